@@ -1,0 +1,31 @@
+"""The FastAPI application that Ray Serve hosts as the ingress.
+
+Routes only validate, record and enqueue; nothing long runs inside a request. The services
+(database, Redis, storage) are installed by the Serve deployment at start-up (api/deps.py).
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from clipmaker.api.errors import install_error_handlers
+from clipmaker.api.routes import batches, files, health, jobs, uploads
+
+DESCRIPTION = """
+Cut a clip out of any video that yt-dlp understands (or one you upload), frame-accurately,
+optionally with Whisper subtitles, and get signed URLs back.
+
+Submit with `POST /api/jobs`, poll `GET /api/jobs/{id}`, fetch `GET /api/jobs/{id}/result`.
+Every error is `{"error": {"code": "...", "message": "..."}}`.
+"""
+
+
+def create_api() -> FastAPI:
+    app = FastAPI(title="clipmaker", version="1.0.0", description=DESCRIPTION)
+    install_error_handlers(app)
+    for module in (jobs, uploads, batches, files, health):
+        app.include_router(module.router)
+    return app
+
+
+api = create_api()

@@ -1,0 +1,90 @@
+"""/api/batches: many clip jobs in one call, for notebooks and scripts.
+
+Each item is checked on its own: a bad item is reported with its error and index, and the
+good ones run. Only a batch in which every item is bad is refused as a whole.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import ValidationError
+
+from clipmaker.api.deps import ServicesDep
+from clipmaker.api.errors import describe_validation_error
+from clipmaker.api.schemas import BatchCreate, BatchItem, BatchPublic
+from clipmaker.api.submit import check_request, enqueue
+from clipmaker.errors import BATCH_NOT_FOUND, INVALID_REQUEST, ClipError, NotFound
+from clipmaker.jobs.models import ClipRequest, ErrorInfo, JobPublic
+from clipmaker.services import Services
+
+router = APIRouter(prefix="/api/batches", tags=["batches"])
+
+
+def _checked(services: Services, raw: dict) -> ClipRequest | ErrorInfo:
+    try:
+        request = ClipRequest.model_validate(raw)
+        check_request(services, request)
+    except ValidationError as exc:
+        return ErrorInfo(code=INVALID_REQUEST, message=describe_validation_error(exc.errors()))
+    except ClipError as exc:
+        return ErrorInfo(code=exc.code, message=exc.message)
+    return request
+
+
+def batch_view(services: Services, batch_id: str) -> BatchPublic:
+    found = services.jobs.get_batch(batch_id)
+    if found is None:
+        raise NotFound(BATCH_NOT_FOUND, f"no batch has the id {batch_id!r}")
+    batch, jobs = found
+    by_id = {job.id: job for job in jobs}
+    running = [job.id for job in jobs if job.status == "running"]
+    live = services.index.progress(running) if running else {}
+    items: list[BatchItem] = []
+    counts: dict[str, int] = {}
+    for index, entry in enumerate(batch.items):
+        job = by_id.get(entry.get("job_id", ""))
+        if job is None:
+            error = ErrorInfo.model_validate(entry["error"])
+            items.append(BatchItem(index=index, job_id=None, status=None, error=error))
+            counts["rejected"] = counts.get("rejected", 0) + 1
+            continue
+        view = JobPublic.from_job(job, live.get(job.id))
+        items.append(
+            BatchItem(
+                index=index,
+                job_id=job.id,
+                status=view.status,
+                progress=view.progress,
+                error=view.error,
+            )
+        )
+        counts[view.status] = counts.get(view.status, 0) + 1
+    done = all(item.status is None or item.status.finished for item in items)
+    return BatchPublic(
+        id=batch.id,
+        created_at=batch.created_at,
+        size=batch.size,
+        counts=counts,
+        done=done,
+        items=items,
+    )
+
+
+@router.post("", status_code=202, response_model=BatchPublic)
+def create_batch(body: BatchCreate, services: ServicesDep) -> BatchPublic:
+    """Submit many jobs; items are accepted or rejected one by one."""
+    entries = [_checked(services, raw) for raw in body.jobs]
+    if not any(isinstance(entry, ClipRequest) for entry in entries):
+        first = entries[0]
+        assert isinstance(first, ErrorInfo)
+        raise ClipError(INVALID_REQUEST, f"every item was rejected; item 0: {first.message}")
+    batch, jobs = services.jobs.create_batch(entries)
+    for job in jobs:
+        enqueue(services, job.id)
+    return batch_view(services, batch.id)
+
+
+@router.get("/{batch_id}", response_model=BatchPublic, responses={404: {}})
+def get_batch(batch_id: str, services: ServicesDep) -> BatchPublic:
+    """Per-item status, progress and errors of a batch."""
+    return batch_view(services, batch_id)

@@ -1,0 +1,108 @@
+"""/api/jobs: submit, watch, fetch results of and cancel clip jobs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response
+
+from clipmaker.api.deps import ServicesDep
+from clipmaker.api.schemas import FileLink, JobList, JobResult, SubtitleLinks, VideoLink
+from clipmaker.api.submit import submit
+from clipmaker.errors import JOB_NOT_FINISHED, JOB_NOT_FOUND, Conflict, NotFound
+from clipmaker.jobs.models import ClipRequest, Job, JobPublic, JobStatus, StoredResult
+from clipmaker.services import Services
+
+router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+
+ERRORS = {
+    400: {"description": "Malformed JSON"},
+    404: {"description": "Unknown job"},
+    409: {"description": "Not possible in the job's current status"},
+    422: {"description": "Invalid request (the error code says which rule)"},
+}
+
+
+def load_job(services: Services, job_id: str) -> Job:
+    job = services.jobs.get(job_id)
+    if job is None:
+        raise NotFound(JOB_NOT_FOUND, f"no job has the id {job_id!r}")
+    return job
+
+
+def public(services: Services, job: Job) -> JobPublic:
+    live = services.index.progress([job.id]).get(job.id) if job.status == "running" else None
+    return JobPublic.from_job(job, live)
+
+
+@router.post("", status_code=202, response_model=JobPublic, responses=ERRORS)
+def create_job(
+    request: ClipRequest,
+    services: ServicesDep,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(max_length=255, description="Same key, same job: a retried POST never runs twice."),
+    ] = None,
+) -> JobPublic:
+    """Submit a clip job. Returns at once (202); poll the job for progress."""
+    job, created = submit(services, request, idempotency_key=idempotency_key)
+    response.headers["Location"] = f"/api/jobs/{job.id}"
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return public(services, job)
+
+
+@router.get("", response_model=JobList)
+def list_jobs(
+    services: ServicesDep,
+    status: JobStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JobList:
+    """Jobs, newest first, optionally only those with one status."""
+    jobs, total = services.jobs.list(status=status, limit=limit, offset=offset)
+    running = [job.id for job in jobs if job.status == "running"]
+    live = services.index.progress(running) if running else {}
+    items = [JobPublic.from_job(job, live.get(job.id)) for job in jobs]
+    return JobList(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/{job_id}", response_model=JobPublic, responses=ERRORS)
+def get_job(job_id: str, services: ServicesDep) -> JobPublic:
+    """The job: status, stage, progress, error, timings and the request."""
+    return public(services, load_job(services, job_id))
+
+
+@router.get("/{job_id}/result", response_model=JobResult, responses=ERRORS)
+def get_result(job_id: str, services: ServicesDep) -> JobResult:
+    """Signed URLs of the clip and its subtitles, once the job has succeeded."""
+    job = load_job(services, job_id)
+    if job.status != JobStatus.succeeded or job.result is None:
+        detail = f"; it failed: {job.error_message}" if job.status == JobStatus.failed else ""
+        raise Conflict(JOB_NOT_FINISHED, f"the job is {job.status}, not succeeded{detail}")
+    stored = StoredResult.model_validate(job.result)
+    ttl = services.settings.signed_url_ttl_s
+    video = services.store.signed_url(stored.video_key, ttl)
+    links = {}
+    for fmt, key in stored.subtitle_keys.items():
+        signed = services.store.signed_url(key, ttl)
+        links[fmt] = FileLink(url=signed.url, expires_at=signed.expires_at)
+    return JobResult(
+        video=VideoLink(
+            url=video.url,
+            expires_at=video.expires_at,
+            bytes=stored.video_bytes,
+            duration=stored.video_duration,
+            content_type=stored.content_type,
+        ),
+        subtitles=SubtitleLinks(**links),
+    )
+
+
+@router.delete("/{job_id}", response_model=JobPublic, responses=ERRORS)
+def cancel_job(job_id: str, services: ServicesDep) -> JobPublic:
+    """Cancel a queued or running job; a running one stops at its next checkpoint."""
+    job = services.jobs.cancel(job_id)
+    services.index.request_cancel(job_id)
+    return JobPublic.from_job(job)

@@ -1,0 +1,75 @@
+"""Accepting a job: check what can be checked now, record it, queue it.
+
+The SQL row is written first and is the promise: once it exists the job will run, because a
+worker-side sweeper re-queues any queued job whose queue entry went missing (Redis down at
+submit time, or restarted without persistence). So a Redis hiccup never loses an accepted job.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+
+from clipmaker.errors import (
+    INVALID_REQUEST,
+    RANGE_OUT_OF_BOUNDS,
+    UPLOAD_NOT_FOUND,
+    ClipError,
+)
+from clipmaker.jobs.models import ClipRequest, Job
+from clipmaker.services import Services
+
+log = logging.getLogger("clipmaker.api")
+
+IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+
+
+def check_request(services: Services, request: ClipRequest) -> None:
+    """Refuse what is already known to be wrong, before a worker spends time on it."""
+    limit = services.settings.max_clip_s
+    if request.duration > limit:
+        raise ClipError(
+            INVALID_REQUEST, f"the clip is {request.duration:g} s long; the limit is {limit:g} s"
+        )
+    upload_id = request.source.upload_id
+    if upload_id is None:
+        return
+    upload = services.jobs.get_upload(upload_id)
+    if upload is None:
+        raise ClipError(UPLOAD_NOT_FOUND, f"no upload has the id {upload_id!r}")
+    if request.start >= upload.duration or request.end > upload.duration + 0.05:
+        raise ClipError(
+            RANGE_OUT_OF_BOUNDS,
+            f"the range {request.start:g}-{request.end:g} s is not inside the uploaded "
+            f"media, which lasts {upload.duration:.3f} s",
+        )
+
+
+def submit(
+    services: Services,
+    request: ClipRequest,
+    *,
+    idempotency_key: str | None = None,
+    batch_id: str | None = None,
+) -> tuple[Job, bool]:
+    """Create (or, for a known idempotency key, find) the job and queue it."""
+    check_request(services, request)
+    job, created = services.jobs.create(request, idempotency_key=idempotency_key, batch_id=batch_id)
+    if not created:
+        if job.request != request.model_dump(mode="json"):
+            raise ClipError(
+                IDEMPOTENCY_KEY_REUSED,
+                "this Idempotency-Key was already used for a different request",
+            )
+        return job, False
+    enqueue(services, job.id)
+    return job, True
+
+
+def enqueue(services: Services, job_id: str) -> None:
+    try:
+        services.queue.enqueue(job_id)
+    except redis.RedisError:
+        # The row is written: the sweeper will queue it once Redis answers again.
+        log.warning("job %s: Redis refused the enqueue; the sweeper will queue it", job_id)

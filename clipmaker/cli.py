@@ -1,0 +1,179 @@
+"""Command line: ``clipmaker serve``, ``demo``, ``clip`` and ``migrate``."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+
+from clipmaker.client import Client
+from clipmaker.logs import configure_logging
+from clipmaker.settings import Settings
+
+cli = typer.Typer(help="Clips from any video URL, cut on a Ray cluster.", no_args_is_help=True)
+
+DEMO_SENTENCES = (
+    (1.0, "Welcome to clip maker."),
+    (6.0, "This sentence is inside the clip."),
+    (11.0, "Subtitles come from whisper."),
+    (17.0, "This one is after the clip ends."),
+)
+
+
+def start_service(settings: Settings, *, dashboard: bool = True) -> None:
+    """Start (or join) Ray, serve the API with Ray Serve and wait until it is ready."""
+    import ray
+    from ray import serve
+
+    from clipmaker.app import build_app
+
+    if not ray.is_initialized():
+        local = settings.ray_address is None
+        ray.init(
+            address=settings.ray_address,
+            include_dashboard=dashboard,
+            dashboard_host="127.0.0.1",
+            # a local cluster needs at least one CPU slot per worker actor
+            num_cpus=max(os.cpu_count() or 1, settings.media_workers + settings.asr_workers)
+            if local
+            else None,
+            logging_level="WARNING",
+        )
+    serve.start(http_options={"host": settings.http_host, "port": settings.http_port})
+    serve.run(build_app(settings), name=settings.instance, route_prefix="/")
+    wait_ready(settings.resolved_public_base_url)
+
+
+def wait_ready(base_url: str, timeout_s: float = 300) -> None:
+    deadline = time.monotonic() + timeout_s
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.get(f"{base_url}/readyz", timeout=15)
+            if response.status_code == 200:
+                return
+            last = response.text
+        except httpx.HTTPError as exc:
+            last = str(exc)
+        time.sleep(0.5)
+    raise RuntimeError(f"clipmaker did not become ready at {base_url}: {last}")
+
+
+@contextlib.contextmanager
+def serve_files(directory: Path) -> Iterator[str]:
+    """A throwaway loopback HTTP server for the demo's sample video."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@cli.command()
+def serve() -> None:
+    """Run the service (settings from CLIPMAKER_* variables) until interrupted."""
+    configure_logging()
+    settings = Settings()
+    start_service(settings)
+    base = settings.resolved_public_base_url
+    typer.echo(f"clipmaker is serving at {base} (API docs: {base}/docs). Ctrl-C stops it.")
+    with contextlib.suppress(KeyboardInterrupt):
+        threading.Event().wait()
+
+
+@cli.command()
+def demo(
+    keep_serving: Annotated[bool, typer.Option(help="Keep the service up afterwards.")] = False,
+) -> None:
+    """Start everything on this machine, clip a sample video with subtitles, print the links."""
+    from clipmaker.media.sample import make_video
+
+    configure_logging()
+    settings = Settings()
+    typer.echo("Starting Ray, Ray Serve and the workers (embedded defaults)...")
+    started = time.perf_counter()
+    start_service(settings)
+    base = settings.resolved_public_base_url
+    typer.echo(f"Ready in {time.perf_counter() - started:.1f} s: API docs at {base}/docs")
+    with tempfile.TemporaryDirectory() as tmp, serve_files(Path(tmp)) as files_url:
+        make_video(Path(tmp) / "sample.mp4", duration_s=24.0, speech=DEMO_SENTENCES)
+        source = f"{files_url}/sample.mp4"
+        with Client(settings.resolved_public_base_url) as client:
+            for subtitles in ("both", "none"):
+                typer.echo(f"\nClip 5.0-15.0 s of {source}, frame-accurate, subtitles={subtitles}")
+                submitted = time.perf_counter()
+                job = client.submit(url=source, start=5.0, end=15.0, subtitles=subtitles)
+                result = client.wait_result(job.id)
+                elapsed = time.perf_counter() - submitted
+                typer.echo(f"  submit to result: {elapsed:.2f} s")
+                typer.echo(f"  video ({result.video.duration:.2f} s, {result.video.bytes} bytes):")
+                typer.echo(f"    {result.video.url}")
+                for fmt in ("srt", "vtt"):
+                    link = getattr(result.subtitles, fmt)
+                    if link:
+                        typer.echo(f"  {fmt}: {link.url}")
+                if result.subtitles.srt:
+                    typer.echo("\n" + client.fetch_text(result.subtitles.srt.url).strip())
+    if keep_serving:
+        typer.echo("\nStill serving; Ctrl-C stops it.")
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
+@cli.command()
+def clip(
+    url: Annotated[str, typer.Argument(help="Video page or media URL.")],
+    start: Annotated[str, typer.Option(help="Start: seconds or HH:MM:SS(.fff).")],
+    end: Annotated[str, typer.Option(help="End: seconds or HH:MM:SS(.fff).")],
+    subtitles: Annotated[str, typer.Option(help="none, srt, vtt or both.")] = "none",
+    accuracy: Annotated[str, typer.Option(help="frame or keyframe.")] = "frame",
+    server: Annotated[str, typer.Option(help="clipmaker API base URL.")] = "http://127.0.0.1:8000",
+    out: Annotated[Path | None, typer.Option(help="Download the results into this folder.")] = None,
+) -> None:
+    """Clip a video through a running clipmaker server."""
+    with Client(server) as client:
+        job = client.submit(url=url, start=start, end=end, subtitles=subtitles, accuracy=accuracy)
+        result = client.wait_result(job.id)
+        typer.echo(result.video.url)
+        links = {"mp4": result.video.url}
+        for fmt in ("srt", "vtt"):
+            link = getattr(result.subtitles, fmt)
+            if link:
+                typer.echo(link.url)
+                links[fmt] = link.url
+        if out:
+            out.mkdir(parents=True, exist_ok=True)
+            for suffix, link in links.items():
+                typer.echo(f"saved {client.download(link, out / f'{job.id}.{suffix}')}")
+
+
+@cli.command()
+def migrate() -> None:
+    """Bring the job database's schema up to date."""
+    from clipmaker.jobs.db import migrate as run_migrations
+
+    settings = Settings()
+    run_migrations(settings.resolved_database_url)
+    typer.echo("database is up to date")
+
+
+def main() -> None:
+    cli()

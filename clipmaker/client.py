@@ -1,0 +1,191 @@
+"""Python client for the HTTP API, for notebooks and scripts.
+
+    >>> from clipmaker.client import Client
+    >>> with Client("http://127.0.0.1:8000") as cm:
+    ...     job = cm.submit(url="https://example.com/talk.mp4", start=65.5, end=95, subtitles="srt")
+    ...     result = cm.wait_result(job.id)
+    ...     print(result.video.url)
+
+Responses come back as the same typed models the server uses; an error response raises
+``ApiError`` with the server's ``code`` and ``message``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+from tqdm.auto import tqdm
+
+from clipmaker.api.schemas import BatchPublic, JobList, JobResult, UploadPublic
+from clipmaker.jobs.models import JobPublic
+
+
+class ApiError(Exception):
+    """An error answer from the server: ``status``, ``code`` (to branch on), ``message``."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status, self.code, self.message = status, code, message
+
+
+class JobFailed(Exception):
+    def __init__(self, job: JobPublic) -> None:
+        error = job.error
+        detail = f"{error.code}: {error.message}" if error else job.status
+        super().__init__(f"job {job.id} ended {job.status}: {detail}")
+        self.job = job
+
+
+def clip_request(
+    *,
+    url: str | None = None,
+    upload_id: str | None = None,
+    start: float | str,
+    end: float | str,
+    accuracy: str = "frame",
+    subtitles: str = "none",
+    language: str | None = None,
+) -> dict[str, Any]:
+    """The JSON body of one job, as POST /api/jobs and POST /api/batches take it."""
+    source = {"url": url} if url is not None else {"upload_id": upload_id}
+    return {
+        "source": source,
+        "start": start,
+        "end": end,
+        "accuracy": accuracy,
+        "subtitles": subtitles,
+        "language": language,
+    }
+
+
+class Client:
+    def __init__(self, base_url: str = "http://127.0.0.1:8000", *, timeout: float = 60.0):
+        self.http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.http.request(method, path, **kwargs)
+        if response.is_error:
+            try:
+                error = response.json()["error"]
+                raise ApiError(response.status_code, error["code"], error["message"])
+            except (ValueError, KeyError, TypeError):
+                raise ApiError(response.status_code, "http_error", response.text[:500]) from None
+        return response.json()
+
+    # --- jobs -------------------------------------------------------------------------------
+    def submit(self, *, idempotency_key: str | None = None, **request: Any) -> JobPublic:
+        """Submit one job; keyword arguments as in ``clip_request``."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        body = clip_request(**request)
+        return JobPublic.model_validate(self._call("POST", "/api/jobs", json=body, headers=headers))
+
+    def job(self, job_id: str) -> JobPublic:
+        return JobPublic.model_validate(self._call("GET", f"/api/jobs/{job_id}"))
+
+    def jobs(self, *, status: str | None = None, limit: int = 50, offset: int = 0) -> JobList:
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if status:
+            params["status"] = status
+        return JobList.model_validate(self._call("GET", "/api/jobs", params=params))
+
+    def result(self, job_id: str) -> JobResult:
+        return JobResult.model_validate(self._call("GET", f"/api/jobs/{job_id}/result"))
+
+    def cancel(self, job_id: str) -> JobPublic:
+        return JobPublic.model_validate(self._call("DELETE", f"/api/jobs/{job_id}"))
+
+    def wait(
+        self, job_id: str, *, timeout: float = 900, poll_s: float = 0.25, progress: bool = True
+    ) -> JobPublic:
+        """Poll until the job finishes, with a progress bar showing its stage."""
+        deadline = time.monotonic() + timeout
+        with tqdm(
+            total=100,
+            desc=f"job {job_id[:8]}",
+            unit="%",
+            disable=not progress,
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}",
+        ) as bar:
+            while True:
+                job = self.job(job_id)
+                bar.n = round(job.progress * 100)
+                bar.set_postfix_str(str(job.stage or job.status), refresh=True)
+                if job.status.finished:
+                    return job
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"job {job_id} still {job.status} after {timeout:g} s")
+                time.sleep(poll_s)
+
+    def wait_result(self, job_id: str, **wait: Any) -> JobResult:
+        """Wait for the job and return its signed URLs; raises JobFailed if it did not succeed."""
+        job = self.wait(job_id, **wait)
+        if job.status != "succeeded":
+            raise JobFailed(job)
+        return self.result(job_id)
+
+    # --- uploads ----------------------------------------------------------------------------
+    def upload(self, path: str | Path) -> UploadPublic:
+        path = Path(path)
+        with path.open("rb") as file:
+            files = {"file": (path.name, file, "application/octet-stream")}
+            return UploadPublic.model_validate(self._call("POST", "/api/uploads", files=files))
+
+    # --- batches ----------------------------------------------------------------------------
+    def submit_batch(self, requests: Sequence[dict[str, Any]]) -> BatchPublic:
+        """Submit many jobs (bodies from ``clip_request``); bad items are reported per item."""
+        return BatchPublic.model_validate(
+            self._call("POST", "/api/batches", json={"jobs": list(requests)})
+        )
+
+    def batch(self, batch_id: str) -> BatchPublic:
+        return BatchPublic.model_validate(self._call("GET", f"/api/batches/{batch_id}"))
+
+    def wait_batch(
+        self, batch_id: str, *, timeout: float = 3600, poll_s: float = 1.0, progress: bool = True
+    ) -> BatchPublic:
+        """Poll until every accepted job of the batch has finished; the bar counts jobs."""
+        deadline = time.monotonic() + timeout
+        batch = self.batch(batch_id)
+        with tqdm(
+            total=batch.size, desc=f"batch {batch_id[:8]}", unit="job", disable=not progress
+        ) as bar:
+            while True:
+                finished = sum(
+                    1 for item in batch.items if item.status is None or item.status.finished
+                )
+                bar.update(finished - bar.n)
+                if batch.done:
+                    return batch
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"batch {batch_id} unfinished after {timeout:g} s")
+                time.sleep(poll_s)
+                batch = self.batch(batch_id)
+
+    # --- files ------------------------------------------------------------------------------
+    def download(self, url: str, dest: str | Path) -> Path:
+        """Fetch a signed URL (local or S3) to a file."""
+        dest = Path(dest)
+        with httpx.stream("GET", url, timeout=60, follow_redirects=True) as response:
+            response.raise_for_status()
+            with dest.open("wb") as out:
+                for chunk in response.iter_bytes():
+                    out.write(chunk)
+        return dest
+
+    def fetch_text(self, url: str) -> str:
+        response = httpx.get(url, timeout=60, follow_redirects=True)
+        response.raise_for_status()
+        return response.text

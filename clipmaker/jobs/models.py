@@ -1,0 +1,326 @@
+"""Job and batch records: the request a user sends, the row we keep, the view we return.
+
+Laid out like fastapi/full-stack-fastapi-template: ``ClipRequest`` is what a client sends,
+``Job`` is the one table, ``JobPublic`` what the API returns.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    field_validator,
+    model_validator,
+)
+from sqlalchemy import JSON, Column, DateTime, Dialect, TypeDecorator
+from sqlmodel import Field as SQLField
+from sqlmodel import SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands datetimes back without a zone; ours are always UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always an aware UTC datetime in Python.
+
+    Why: SQLite keeps no time zone and Postgres ``timestamp`` hands back naive values, so
+    without this a job read back could not be compared with ``utcnow()``. Stored as UTC
+    (``timestamptz`` on Postgres, ISO text on SQLite), returned with ``tzinfo=UTC``.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        # naive values are taken to be UTC already
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        # SQLite drops tzinfo on the way in: give it the UTC wall time
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+_CLOCK = re.compile(r"^(?:(\d+):)?([0-5]?\d):([0-5]?\d(?:\.\d+)?)$")
+
+
+def parse_time(value: object) -> float:
+    """Seconds from a number or an ``HH:MM:SS(.fff)`` / ``MM:SS(.fff)`` string."""
+    if isinstance(value, bool):
+        raise ValueError("a time is a number of seconds or 'HH:MM:SS(.fff)', not a boolean")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        match = _CLOCK.match(text)
+        if match:
+            hours, minutes, secs = match.groups()
+            seconds = int(hours or 0) * 3600 + int(minutes) * 60 + float(secs)
+        else:
+            try:
+                seconds = float(text)
+            except ValueError:
+                raise ValueError(
+                    f"{value!r} is not a time: use seconds or 'HH:MM:SS(.fff)'"
+                ) from None
+    else:
+        raise ValueError("a time is a number of seconds or an 'HH:MM:SS(.fff)' string")
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        raise ValueError("a time must be a finite number")
+    if seconds < 0:
+        raise ValueError("a time cannot be negative")
+    return seconds
+
+
+Seconds = Annotated[float, BeforeValidator(parse_time)]
+
+
+class JobStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
+
+
+class JobStage(StrEnum):
+    fetching = "fetching"
+    cutting = "cutting"
+    transcribing = "transcribing"
+    storing = "storing"
+
+
+class Source(BaseModel):
+    """Where the video comes from: exactly one of a URL or an earlier upload."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: HttpUrl | None = Field(
+        default=None,
+        description="A page yt-dlp understands (YouTube, Vimeo, ...) or a direct media URL; "
+        "http(s) only.",
+        examples=["https://www.youtube.com/watch?v=aqz-KE-bpKQ"],
+    )
+    upload_id: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{32}$",
+        description="The id returned by POST /api/uploads.",
+    )
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _http_only(cls, value: object) -> object:
+        if isinstance(value, str) and not re.match(r"^https?://", value.strip(), re.I):
+            raise ValueError("only http:// and https:// URLs are accepted")
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Source:
+        if (self.url is None) == (self.upload_id is None):
+            raise ValueError("give exactly one of 'url' or 'upload_id'")
+        return self
+
+
+class ClipRequest(BaseModel):
+    """A clip job as a client submits it."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "source": {"url": "https://www.youtube.com/watch?v=aqz-KE-bpKQ"},
+                    "start": "00:01:05.5",
+                    "end": 95.0,
+                    "accuracy": "frame",
+                    "subtitles": "srt",
+                    "language": None,
+                }
+            ]
+        },
+    )
+
+    source: Source
+    start: Seconds = Field(description="Clip start: seconds or 'HH:MM:SS(.fff)'.")
+    end: Seconds = Field(description="Clip end (exclusive): seconds or 'HH:MM:SS(.fff)'.")
+    accuracy: Literal["frame", "keyframe"] = Field(
+        default="frame",
+        description="'frame': the clip's first frame is the source frame at start; "
+        "'keyframe': pure stream copy from the keyframe at or before start.",
+    )
+    subtitles: Literal["none", "srt", "vtt", "both"] = Field(
+        default="none", description="Transcribe the clip with Whisper into these formats."
+    )
+    language: str | None = Field(
+        default=None,
+        pattern=r"^[a-z]{2,3}$",
+        description="Spoken language (ISO 639-1 code such as 'en'); null = detect.",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ClipRequest:
+        if self.end <= self.start:
+            raise ValueError(f"end ({self.end:g} s) must be after start ({self.start:g} s)")
+        return self
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+    @property
+    def subtitle_formats(self) -> tuple[str, ...]:
+        return {"none": (), "srt": ("srt",), "vtt": ("vtt",), "both": ("srt", "vtt")}[
+            self.subtitles
+        ]
+
+
+class Timings(BaseModel):
+    """Seconds spent per stage by the attempt that produced the result."""
+
+    queued_s: float | None = None
+    fetch_s: float | None = None
+    cut_s: float | None = None
+    asr_s: float | None = None
+    store_s: float | None = None
+    total_s: float | None = None
+
+
+class StoredResult(BaseModel):
+    """Where a finished job's files are, as storage keys (signed into URLs on request)."""
+
+    video_key: str
+    video_bytes: int
+    video_duration: float
+    content_type: str = "video/mp4"
+    subtitle_keys: dict[str, str] = Field(default_factory=dict)  # "srt"/"vtt" -> key
+
+
+class Job(SQLModel, table=True):
+    """The status of record of one clip job."""
+
+    __tablename__ = "jobs"
+
+    id: str = SQLField(default_factory=new_id, primary_key=True, max_length=32)
+    batch_id: str | None = SQLField(default=None, index=True, max_length=32)
+    idempotency_key: str | None = SQLField(default=None, unique=True, max_length=255)
+    request: dict[str, Any] = SQLField(sa_column=Column(JSON, nullable=False))
+    status: str = SQLField(default=JobStatus.queued, index=True, max_length=16)
+    stage: str | None = SQLField(default=None, max_length=16)
+    progress: float = 0.0
+    attempts: int = 0
+    worker: str | None = SQLField(default=None, max_length=128)
+    error_code: str | None = SQLField(default=None, max_length=64)
+    error_message: str | None = None
+    result: dict[str, Any] | None = SQLField(default=None, sa_column=Column(JSON))
+    timings: dict[str, Any] | None = SQLField(default=None, sa_column=Column(JSON))
+    created_at: datetime = SQLField(default_factory=utcnow, index=True, sa_type=UTCDateTime)
+    updated_at: datetime = SQLField(default_factory=utcnow, sa_type=UTCDateTime)
+    started_at: datetime | None = SQLField(default=None, sa_type=UTCDateTime)
+    finished_at: datetime | None = SQLField(default=None, sa_type=UTCDateTime)
+    heartbeat_at: datetime | None = SQLField(default=None, sa_type=UTCDateTime)
+
+    @property
+    def clip_request(self) -> ClipRequest:
+        return ClipRequest.model_validate(self.request)
+
+
+class Batch(SQLModel, table=True):
+    """Many jobs submitted in one call. ``items`` keeps the submitted order: per item either
+    ``{"job_id": ...}`` or ``{"error": {"code", "message"}}`` for an item that was rejected."""
+
+    __tablename__ = "batches"
+
+    id: str = SQLField(default_factory=new_id, primary_key=True, max_length=32)
+    size: int
+    items: list[dict[str, Any]] = SQLField(default_factory=list, sa_column=Column(JSON))
+    created_at: datetime = SQLField(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Upload(SQLModel, table=True):
+    """A source file a client sent us, kept in storage under ``key``."""
+
+    __tablename__ = "uploads"
+
+    id: str = SQLField(default_factory=new_id, primary_key=True, max_length=32)
+    filename: str = SQLField(max_length=255)
+    key: str = SQLField(max_length=512)
+    bytes: int
+    duration: float
+    created_at: datetime = SQLField(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ErrorInfo(BaseModel):
+    code: str = Field(description="Stable machine-readable code, e.g. range_out_of_bounds.")
+    message: str = Field(description="What went wrong, for people.")
+
+
+class JobPublic(BaseModel):
+    """A job as the API shows it."""
+
+    id: str
+    batch_id: str | None
+    status: JobStatus
+    stage: JobStage | None = Field(description="What a running job is doing now.")
+    progress: float = Field(ge=0, le=1, description="0..1 over the whole job.")
+    attempts: int = Field(description="Deliveries to a worker so far (more than 1 after a "
+                          "worker died).")
+    error: ErrorInfo | None
+    request: ClipRequest
+    timings: Timings | None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def from_job(cls, job: Job, live_progress: float | None = None) -> JobPublic:
+        error = (
+            ErrorInfo(code=job.error_code, message=job.error_message or "")
+            if job.error_code
+            else None
+        )
+        progress = job.progress
+        if live_progress is not None and job.status == JobStatus.running:
+            progress = max(progress, live_progress)
+        return cls(
+            id=job.id,
+            batch_id=job.batch_id,
+            status=JobStatus(job.status),
+            stage=JobStage(job.stage) if job.stage else None,
+            progress=min(max(progress, 0.0), 1.0),
+            attempts=job.attempts,
+            error=error,
+            request=job.clip_request,
+            timings=Timings.model_validate(job.timings) if job.timings else None,
+            created_at=as_utc(job.created_at),
+            updated_at=as_utc(job.updated_at),
+            started_at=as_utc(job.started_at) if job.started_at else None,
+            finished_at=as_utc(job.finished_at) if job.finished_at else None,
+        )

@@ -1,0 +1,165 @@
+"""One clip job, start to finish: fetch, cut, transcribe, store.
+
+A plain function over the lower layers (media, asr, storage), so it runs the same inside a Ray
+worker actor, in a notebook or in a test. Whatever it stores goes under a prefix of its own
+attempt (``jobs/<id>/<attempt>/``): a stale attempt that was taken over can clean up after
+itself without touching the result of the attempt that won.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from clipmaker.asr import Transcript, build_cues, load_audio, to_srt, to_vtt
+from clipmaker.errors import UPLOAD_NOT_FOUND, ClipError
+from clipmaker.jobs.models import ClipRequest, JobStage, StoredResult, Timings
+from clipmaker.media import cut, resolve
+from clipmaker.services import Services
+
+Transcribe = Callable[[np.ndarray, str | None], Transcript]
+Report = Callable[[JobStage, float], None]
+
+CONTENT_TYPES = {"srt": "application/x-subrip", "vtt": "text/vtt"}
+WRITERS = {"srt": to_srt, "vtt": to_vtt}
+
+
+@contextmanager
+def timed(spent: dict[str, float], name: str) -> Iterator[None]:
+    """Record the seconds a stage took under ``name``, even when it fails."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        spent[name] = round(time.perf_counter() - started, 3)
+
+
+def result_prefix(job_id: str, attempt: int) -> str:
+    return f"jobs/{job_id}/{attempt}/"
+
+
+def stage_weights(with_subtitles: bool) -> dict[JobStage, tuple[float, float]]:
+    """The slice of overall progress (0..1) each stage covers."""
+    if with_subtitles:
+        return {
+            JobStage.fetching: (0.0, 0.05),
+            JobStage.cutting: (0.05, 0.6),
+            JobStage.transcribing: (0.6, 0.92),
+            JobStage.storing: (0.92, 1.0),
+        }
+    return {
+        JobStage.fetching: (0.0, 0.05),
+        JobStage.cutting: (0.05, 0.92),
+        JobStage.storing: (0.92, 1.0),
+    }
+
+
+def source_location(services: Services, request: ClipRequest) -> tuple[str, dict[str, str]]:
+    """Where to read the source from, and the HTTP headers reading it needs."""
+    if request.source.url is not None:
+        resolved = resolve(str(request.source.url))
+        return resolved.media_url, dict(resolved.http_headers)
+    upload_id = request.source.upload_id
+    assert upload_id is not None
+    upload = services.jobs.get_upload(upload_id)
+    if upload is None:
+        raise ClipError(UPLOAD_NOT_FOUND, f"the upload {upload_id!r} no longer exists")
+    if services.store.is_local:
+        return str(services.store.local_path(upload.key)), {}
+    return services.store.signed_url(upload.key, 6 * 3600).url, {}
+
+
+def run_clip_job(
+    services: Services,
+    job_id: str,
+    attempt: int,
+    request: ClipRequest,
+    *,
+    transcribe: Transcribe,
+    report: Report,
+    log: logging.LoggerAdapter,
+) -> tuple[StoredResult, Timings]:
+    """Run every stage; on any exception nothing of this attempt stays in storage or scratch."""
+    scratch = services.settings.scratch_dir / f"{job_id}-{attempt}"
+    scratch.mkdir(parents=True, exist_ok=True)
+    prefix = result_prefix(job_id, attempt)
+    spent: dict[str, float] = {}
+    formats = request.subtitle_formats
+    try:
+        with timed(spent, "fetch_s"):
+            report(JobStage.fetching, 0.0)
+            location, headers = source_location(services, request)
+        log.info(
+            "source resolved; cutting %.3f-%.3f s (%s)",
+            request.start,
+            request.end,
+            request.accuracy,
+        )
+
+        with timed(spent, "cut_s"):
+            report(JobStage.cutting, 0.0)
+            clip = cut(
+                location,
+                scratch / "clip.mp4",
+                request.start,
+                request.end,
+                accuracy=request.accuracy,
+                http_headers=headers,
+                progress=lambda fraction: report(JobStage.cutting, fraction),
+            )
+        log.info("cut %.3f s (%s, %d bytes)", clip.duration, clip.mode, clip.bytes)
+
+        subtitle_files: dict[str, Path] = {}
+        if formats:
+            with timed(spent, "asr_s"):
+                report(JobStage.transcribing, 0.0)
+                transcript = transcribe(load_audio(clip.path), request.language)
+                cues = build_cues(transcript.words)
+                for fmt in formats:
+                    path = scratch / f"clip.{fmt}"
+                    path.write_text(WRITERS[fmt](cues), encoding="utf-8")
+                    subtitle_files[fmt] = path
+            log.info(
+                "transcribed: %d words, %d cues (%s)",
+                len(transcript.words),
+                len(cues),
+                transcript.language,
+            )
+
+        with timed(spent, "store_s"):
+            report(JobStage.storing, 0.0)
+            video_key = prefix + "clip.mp4"
+            size = services.store.put_file(clip.path, video_key, content_type="video/mp4")
+            subtitle_keys = {}
+            for fmt, path in subtitle_files.items():
+                key = prefix + f"clip.{fmt}"
+                services.store.put_file(path, key, content_type=CONTENT_TYPES[fmt])
+                subtitle_keys[fmt] = key
+        result = StoredResult(
+            video_key=video_key,
+            video_bytes=size,
+            video_duration=clip.duration,
+            subtitle_keys=subtitle_keys,
+        )
+        return result, Timings(**spent)
+    except BaseException:
+        discard_attempt(services, job_id, attempt)
+        raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def discard_attempt(services: Services, job_id: str, attempt: int) -> None:
+    """Remove whatever an attempt stored (it failed, was cancelled or was taken over)."""
+    try:
+        services.store.delete_prefix(result_prefix(job_id, attempt))
+    except Exception:  # storage down: the files are unreferenced and harmless
+        logging.getLogger("clipmaker.worker").warning(
+            "job %s attempt %d: could not remove stored files", job_id, attempt, exc_info=True
+        )

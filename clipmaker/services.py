@@ -1,0 +1,44 @@
+"""Wiring: from one Settings object to the connected stores every process needs.
+
+The ingress replica and every worker actor build their own ``Services`` from the same
+settings, so each process opens its own database pool and Redis connection (neither can be
+pickled across Ray processes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+from clipmaker.jobs.db import make_engine
+from clipmaker.jobs.repository import JobRepository
+from clipmaker.queue import JobIndex, JobQueue, connect_redis
+from clipmaker.settings import Settings
+from clipmaker.storage import ResultStore
+
+
+@dataclass
+class Services:
+    settings: Settings
+    jobs: JobRepository
+    redis: redis.Redis
+    queue: JobQueue
+    index: JobIndex
+    store: ResultStore
+
+    @classmethod
+    def connect(cls, settings: Settings) -> Services:
+        client = connect_redis(settings)
+        return cls(
+            settings=settings,
+            jobs=JobRepository(make_engine(settings.resolved_database_url)),
+            redis=client,
+            queue=JobQueue(client, settings.instance),
+            index=JobIndex(client, settings.instance),
+            store=ResultStore.from_settings(settings),
+        )
+
+    def close(self) -> None:
+        self.jobs.engine.dispose()
+        self.redis.close()

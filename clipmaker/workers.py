@@ -1,0 +1,364 @@
+"""Ray actors that do the work, and the loop that pulls it from the queue.
+
+Media workers pull jobs from the Redis stream and run the pipeline; they hand the clip's audio
+to ASR workers, which hold a Whisper model each (on a GPU when the cluster has one). Resource
+tags (``num_cpus``, ``num_gpus`` and custom ones from settings) let a cluster's node types
+decide where each kind of work lands.
+
+Both pools are detached named actors: they outlive the Serve replica that created them, and
+Ray restarts a dead one (``max_restarts=-1``). Delivery is at-least-once: a job whose worker died
+is reclaimed from the stream once its lease lapses and claimed again under a new attempt number;
+every write is fenced by (job id, attempt), so the stale attempt can never overwrite the new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import ray
+import redis
+from ray.util import metrics
+
+from clipmaker.asr import Transcriber, Transcript
+from clipmaker.errors import INTERNAL_ERROR, ClipError, JobCancelled
+from clipmaker.jobs.models import JobStage, as_utc, utcnow
+from clipmaker.jobs.repository import Claim
+from clipmaker.logs import configure_logging, job_log
+from clipmaker.pipeline import discard_attempt, run_clip_job, stage_weights
+from clipmaker.queue import Delivery
+from clipmaker.services import Services
+from clipmaker.settings import Settings
+
+NAMESPACE = "clipmaker"
+log = logging.getLogger("clipmaker.worker")
+
+
+def media_worker_name(settings: Settings, index: int) -> str:
+    return f"{settings.instance}-media-{index}"
+
+
+def asr_worker_name(settings: Settings, index: int) -> str:
+    return f"{settings.instance}-asr-{index}"
+
+
+def asr_uses_gpu(settings: Settings) -> bool:
+    if settings.asr_use_gpu == "auto":
+        return ray.cluster_resources().get("GPU", 0) > 0
+    return settings.asr_use_gpu == "yes"
+
+
+class _Progress:
+    """Turns (stage, fraction) reports into job progress, and stops a job that was cancelled
+    or taken over. Stage changes go to SQL (fenced); fine-grained progress to Redis only."""
+
+    def __init__(self, services: Services, claim: Claim, fenced: threading.Event) -> None:
+        self.services = services
+        self.claim = claim
+        self.fenced = fenced
+        self.weights = stage_weights(bool(claim.request.subtitle_formats))
+        self.stage: JobStage | None = None
+        self.last_write = 0.0
+
+    def __call__(self, stage: JobStage, fraction: float) -> None:
+        low, high = self.weights[stage]
+        overall = low + (high - low) * min(max(fraction, 0.0), 1.0)
+        job_id, attempt = self.claim.job_id, self.claim.attempt
+        if stage != self.stage:
+            self.stage = stage
+            if not self.services.jobs.set_stage(job_id, attempt, stage, overall):
+                self.fenced.set()
+        now = time.monotonic()
+        if now - self.last_write >= 0.5 or fraction >= 1.0:
+            self.last_write = now
+            self.services.index.set_progress(job_id, stage, overall)
+            if self.services.index.is_cancelled(job_id):
+                self.fenced.set()
+        if self.fenced.is_set():
+            raise JobCancelled(job_id)
+
+
+class _Lease:
+    """Keeps a claim alive while the job runs: heartbeats the SQL row and touches the stream
+    entry, so neither the sweeper nor another worker takes a job that is making progress."""
+
+    def __init__(self, services: Services, claim: Claim, delivery: Delivery, consumer: str):
+        self.services, self.claim, self.delivery, self.consumer = (
+            services,
+            claim,
+            delivery,
+            consumer,
+        )
+        self.fenced = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="lease")
+
+    def __enter__(self) -> _Lease:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        interval = self.services.settings.lease_s / 3
+        while not self._stop.wait(interval):
+            try:
+                if not self.services.jobs.heartbeat(self.claim.job_id, self.claim.attempt):
+                    self.fenced.set()
+                self.services.queue.touch(self.delivery, self.consumer)
+            except Exception:  # a blip: the next beat may get through before the lease lapses
+                log.warning("job %s: heartbeat failed", self.claim.job_id, exc_info=True)
+
+
+@dataclass
+class _Metrics:
+    finished: metrics.Counter
+    seconds: metrics.Histogram
+    queue_depth: metrics.Gauge
+
+    @classmethod
+    def create(cls) -> _Metrics:
+        return cls(
+            finished=metrics.Counter(
+                "clipmaker_jobs_finished",
+                description="Clip jobs finished, by final status.",
+                tag_keys=("status",),
+            ),
+            seconds=metrics.Histogram(
+                "clipmaker_job_seconds",
+                description="Wall time of a clip job from claim to result.",
+                boundaries=[1, 2, 5, 10, 20, 30, 60, 120, 300, 600],
+            ),
+            queue_depth=metrics.Gauge(
+                "clipmaker_queue_depth", description="Entries waiting in the job stream."
+            ),
+        )
+
+
+@ray.remote(max_restarts=-1)
+class MediaWorker:
+    """Pulls clip jobs and runs them; ``jobs_per_media_worker`` at a time."""
+
+    def __init__(self, settings: Settings, index: int) -> None:
+        configure_logging()
+        self.settings = settings
+        self.name = media_worker_name(settings, index)
+        self.services = Services.connect(settings)
+        self.metrics = _Metrics.create()
+        self._asr_next = 0
+        self._stop = threading.Event()
+        self._busy: dict[str, str] = {}
+        # The pull loops start here, not in a method call, so that a restarted actor resumes
+        # pulling on its own. Consumer names are stable across restarts of this actor.
+        self._threads = [
+            threading.Thread(target=self._pull, args=(f"{self.name}-{slot}",), daemon=True)
+            for slot in range(settings.jobs_per_media_worker)
+        ]
+        self._threads.append(threading.Thread(target=self._sweep, daemon=True, name="sweeper"))
+        for thread in self._threads:
+            thread.start()
+        log.info(
+            "%s pulling with %d slots (pid %d)", self.name, len(self._threads) - 1, os.getpid()
+        )
+
+    def ping(self) -> dict[str, Any]:
+        return {"name": self.name, "busy": dict(self._busy), "pid": os.getpid()}
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # --- the pull loop ---------------------------------------------------------------------
+    def _pull(self, consumer: str) -> None:
+        reclaim_ms = int(self.settings.lease_s * 1000)
+        while not self._stop.is_set():
+            try:
+                delivery = self.services.queue.receive(
+                    consumer, block_ms=1000, reclaim_idle_ms=reclaim_ms
+                )
+            except redis.RedisError:
+                log.warning("%s: Redis unavailable; retrying", consumer, exc_info=True)
+                self._stop.wait(1.0)
+                continue
+            if delivery is not None:
+                try:
+                    self._handle(delivery, consumer)
+                except Exception:  # never let one job kill the loop; the lease brings it back
+                    log.exception("%s: job %s: unexpected error", consumer, delivery.job_id)
+                    self._stop.wait(1.0)
+
+    def _handle(self, delivery: Delivery, consumer: str) -> None:
+        jobs = self.services.jobs
+        claim = jobs.claim(
+            delivery.job_id,
+            worker=consumer,
+            lease_s=self.settings.lease_s,
+            max_attempts=self.settings.max_attempts,
+        )
+        if claim is None:
+            job = jobs.get(delivery.job_id)
+            if job is not None and job.status == "running":
+                return  # a live worker holds it; if that one dies this entry comes back
+            self.services.queue.ack(delivery)
+            return
+        self._busy[consumer] = claim.job_id
+        try:
+            self._run(claim, delivery, consumer)
+        finally:
+            self._busy.pop(consumer, None)
+        self.services.queue.ack(delivery)
+
+    def _run(self, claim: Claim, delivery: Delivery, consumer: str) -> None:
+        jobs = self.services.jobs
+        jlog = job_log(claim.job_id, claim.attempt)
+        jlog.info("claimed by %s", consumer)
+        queued_s = (utcnow() - as_utc(claim.created_at)).total_seconds()
+        started = time.perf_counter()
+        with _Lease(self.services, claim, delivery, consumer) as lease:
+            report = _Progress(self.services, claim, lease.fenced)
+            try:
+                result, timings = run_clip_job(
+                    self.services,
+                    claim.job_id,
+                    claim.attempt,
+                    claim.request,
+                    transcribe=self._transcribe,
+                    report=report,
+                    log=jlog,
+                )
+            except JobCancelled:
+                jlog.info("stopped: cancelled or taken over")
+                self.metrics.finished.inc(tags={"status": "cancelled"})
+                return
+            except ClipError as exc:
+                jlog.info("failed: %s", exc)
+                jobs.fail(claim.job_id, claim.attempt, exc.code, exc.message)
+                self.metrics.finished.inc(tags={"status": "failed"})
+                return
+            except Exception as exc:
+                jlog.exception("failed unexpectedly")
+                jobs.fail(
+                    claim.job_id, claim.attempt, INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"
+                )
+                self.metrics.finished.inc(tags={"status": "failed"})
+                return
+        total = time.perf_counter() - started
+        timings = timings.model_copy(
+            update={"total_s": round(total, 3), "queued_s": round(queued_s, 3)}
+        )
+        if jobs.succeed(claim.job_id, claim.attempt, result, timings):
+            self.services.index.set_progress(claim.job_id, JobStage.storing, 1.0)
+            self.metrics.finished.inc(tags={"status": "succeeded"})
+            self.metrics.seconds.observe(total)
+            jlog.info("succeeded in %.2f s", total)
+        else:  # cancelled or taken over while storing: our files are not the result
+            discard_attempt(self.services, claim.job_id, claim.attempt)
+            jlog.info("finished but fenced out; discarded this attempt's files")
+
+    def _transcribe(self, audio: np.ndarray, language: str | None) -> Transcript:
+        count = self.settings.asr_workers
+        if count < 1:
+            raise ClipError("asr_unavailable", "subtitles need an ASR worker; none is configured")
+        self._asr_next = (self._asr_next + 1) % count
+        worker = ray.get_actor(asr_worker_name(self.settings, self._asr_next), NAMESPACE)
+        return ray.get(worker.transcribe.remote(audio, language))
+
+    # --- the sweeper -------------------------------------------------------------------------
+    def _sweep(self) -> None:
+        """Re-queue accepted jobs whose queue entry is gone (Redis was down at submit time, or
+        restarted without persistence). One sweeper per interval across all workers."""
+        interval = self.settings.lease_s
+        lock = f"{self.settings.instance}:sweep-lock"
+        while not self._stop.wait(interval):
+            try:
+                self.metrics.queue_depth.set(self.services.queue.depth())
+                if not self.services.redis.set(lock, self.name, nx=True, px=int(interval * 900)):
+                    continue
+                stale = self.services.jobs.stale(older_than_s=2 * interval)
+                if not stale:
+                    continue
+                present = self.services.queue.queued_job_ids()
+                for job_id in stale:
+                    if job_id not in present:
+                        self.services.queue.enqueue(job_id)
+                        log.warning("job %s: queue entry missing; re-queued", job_id)
+            except Exception:
+                log.warning("sweep failed", exc_info=True)
+
+
+@ray.remote(max_restarts=-1, max_task_retries=3)
+class AsrWorker:
+    """Holds one Whisper model for its lifetime and transcribes clip audio."""
+
+    def __init__(self, settings: Settings, device: str) -> None:
+        configure_logging()
+        self.transcriber = Transcriber(
+            settings.whisper_model, device=device, cpu_threads=settings.whisper_cpu_threads
+        )
+        log.info(
+            "ASR worker ready: model %s on %s (%s)",
+            settings.whisper_model,
+            self.transcriber.device,
+            self.transcriber.compute_type,
+        )
+
+    def transcribe(self, audio: np.ndarray, language: str | None) -> Transcript:
+        return self.transcriber.transcribe(audio, language=language)
+
+    def ping(self) -> dict[str, str]:
+        return {"device": self.transcriber.device, "compute_type": self.transcriber.compute_type}
+
+
+def ensure_worker_pool(settings: Settings) -> None:
+    """Create the pools if they are not running (idempotent: named, get-if-exists actors)."""
+    common = {"namespace": NAMESPACE, "lifetime": "detached", "get_if_exists": True}
+    for index in range(settings.media_workers):
+        MediaWorker.options(
+            name=media_worker_name(settings, index),
+            num_cpus=1,
+            resources=settings.media_worker_resources or None,
+            **common,
+        ).remote(settings, index)
+    gpu = asr_uses_gpu(settings)
+    for index in range(settings.asr_workers):
+        AsrWorker.options(
+            name=asr_worker_name(settings, index),
+            num_cpus=1,
+            num_gpus=1 if gpu else 0,
+            resources=settings.asr_worker_resources or None,
+            **common,
+        ).remote(settings, "cuda" if gpu else "cpu")
+
+
+def worker_names(settings: Settings) -> list[str]:
+    return [media_worker_name(settings, i) for i in range(settings.media_workers)] + [
+        asr_worker_name(settings, i) for i in range(settings.asr_workers)
+    ]
+
+
+def check_workers(settings: Settings, timeout_s: float = 10.0) -> str:
+    """Readiness: every worker answers a ping. Raises naming the first that does not."""
+    answers = []
+    for name in worker_names(settings):
+        try:
+            actor = ray.get_actor(name, NAMESPACE)
+            answers.append(ray.get(actor.ping.remote(), timeout=timeout_s))
+        except Exception as exc:
+            raise RuntimeError(f"worker {name} is not answering ({type(exc).__name__})") from exc
+    asr = [a for a in answers if "device" in a]
+    devices = ",".join(sorted({a["device"] for a in asr})) or "-"
+    return f"{settings.media_workers} media, {settings.asr_workers} asr ({devices})"
+
+
+def shutdown_worker_pool(settings: Settings) -> None:
+    """Stop every worker of this instance for good (for tests and `clipmaker serve` exit)."""
+    for name in worker_names(settings):
+        with contextlib.suppress(ValueError):  # not running
+            ray.kill(ray.get_actor(name, NAMESPACE), no_restart=True)

@@ -1,0 +1,204 @@
+"""Media made once per test session, and a loopback HTTP server that serves it.
+
+Sources are synthetic (see ``tests.support.media_fixtures``): every frame carries its index and
+the audio carries beeps at known times, so a test can check which source frame a clip starts on
+and whether sound stayed in sync. Generating them costs a few seconds, so they are shared.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.http_server import MediaServer, serve_directory
+from tests.support.media_fixtures import make_video
+
+FPS = 25
+GOP_S = 2.0
+BEEPS = (3.0, 7.5, 12.34)
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def source_20s(media_dir: Path) -> Path:
+    """20 s, 320x240, 25 fps H.264 with B-frames, keyframe every 2 s, AAC with beeps."""
+    return make_video(
+        media_dir / "source20.mp4",
+        duration_s=20,
+        fps=FPS,
+        gop_s=GOP_S,
+        speech=[(1.0, "one two three")],
+        beeps=BEEPS,
+    )
+
+
+@pytest.fixture(scope="session")
+def source_60s(media_dir: Path) -> Path:
+    """60 s of the same kind (about 11 MB), for checking what a short clip reads."""
+    return make_video(media_dir / "source60.mp4", duration_s=60, fps=FPS, gop_s=GOP_S)
+
+
+@pytest.fixture(scope="session")
+def source_webm(media_dir: Path) -> Path:
+    """8 s VP9 + Opus in WebM: a codec pair that must be re-encoded for frame accuracy."""
+    return make_video(
+        media_dir / "source8.webm",
+        duration_s=8,
+        video_codec="libvpx-vp9",
+        audio_codec="libopus",
+        beeps=(3.0,),
+    )
+
+
+@pytest.fixture(scope="session")
+def audio_only(media_dir: Path, source_20s: Path) -> Path:
+    """The 20 s source's audio track alone (an .m4a: media, but nothing to cut a clip from)."""
+    path = media_dir / "audio-only.m4a"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(source_20s),
+            "-vn",
+            "-c",
+            "copy",
+            str(path),
+        ],
+        check=True,
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def junk(media_dir: Path, source_20s: Path) -> dict[str, Path]:
+    """Files that are not usable media, by kind."""
+    data = source_20s.read_bytes()
+    files = {
+        "text": ("notes.txt", b"just some text, not a video\n" * 20),
+        "html": (
+            "page.html",
+            b"<!doctype html><html><head><title>No video</title></head>"
+            b"<body><p>Nothing to see here.</p></body></html>",
+        ),
+        "garbage": ("garbage.mp4", bytes(range(256)) * 400),
+        # moov is at the front (faststart): the header promises 20 s, the data stops at ~10 s
+        "truncated": ("truncated.mp4", data[: len(data) // 2]),
+        "empty": ("empty.mp4", b""),
+    }
+    paths: dict[str, Path] = {}
+    for kind, (name, content) in files.items():
+        path = media_dir / name
+        path.write_bytes(content)
+        paths[kind] = path
+    return paths
+
+
+@pytest.fixture(scope="session")
+def media_server(media_dir: Path) -> Iterator[MediaServer]:
+    with serve_directory(media_dir) as server:
+        yield server
+
+
+@pytest.fixture
+def server(media_server: MediaServer) -> MediaServer:
+    """The shared server with its counters reset for this test."""
+    media_server.reset_counts()
+    return media_server
+
+
+@pytest.fixture(scope="session")
+def source_ts(media_dir: Path) -> Path:
+    """10 s H.264/AAC in MPEG-TS: timestamps start at 1.4 s, and its seeks land late (the
+    demuxer bisects by bytes), so a cut must check where it landed and seek again."""
+    return make_video(media_dir / "source10.ts", duration_s=10, beeps=(7.5,))
+
+
+@pytest.fixture(scope="session")
+def audio_with_cover(media_dir: Path, audio_only: Path) -> Path:
+    """A music file: AAC plus cover art, which FFmpeg lists as a one-picture video stream."""
+    cover = media_dir / "cover.png"
+    path = media_dir / "song.m4a"
+    ffmpeg = ["ffmpeg", "-loglevel", "error", "-y"]
+    subprocess.run(
+        [*ffmpeg, "-f", "lavfi", "-i", "color=red:s=64x64", "-frames:v", "1", str(cover)],
+        check=True,
+    )
+    subprocess.run(
+        [
+            *ffmpeg,
+            "-i",
+            str(audio_only),
+            "-i",
+            str(cover),
+            "-map",
+            "0",
+            "-map",
+            "1",
+            "-c",
+            "copy",
+            "-disposition:v",
+            "attached_pic",
+            str(path),
+        ],
+        check=True,
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def source_pcm_mov(media_dir: Path, source_20s: Path) -> Path:
+    """The 20 s source's video with its audio as 16-bit PCM in a MOV (no browser plays that)."""
+    path = media_dir / "source20-pcm.mov"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(source_20s),
+            "-c:v",
+            "copy",
+            "-c:a",
+            "pcm_s16le",
+            str(path),
+        ],
+        check=True,
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def source_no_duration(media_dir: Path, source_webm: Path) -> Path:
+    """The WebM remuxed as a live stream: no duration and no seek index in the header, like
+    the files browsers' MediaRecorder makes (a common kind of upload)."""
+    path = media_dir / "recorded.webm"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(source_webm),
+            "-c",
+            "copy",
+            "-live",
+            "1",
+            "-f",
+            "webm",
+            str(path),
+        ],
+        check=True,
+    )
+    return path
