@@ -18,6 +18,7 @@ import typer
 
 from clipmaker.client import Client
 from clipmaker.logs import configure_logging
+from clipmaker.queue import stop_embedded_redis
 from clipmaker.settings import Settings
 
 cli = typer.Typer(help="Clips from any video URL, cut on a Ray cluster.", no_args_is_help=True)
@@ -30,7 +31,7 @@ DEMO_SENTENCES = (
 )
 
 
-def start_service(settings: Settings, *, dashboard: bool = True) -> None:
+def start_service(settings: Settings, *, dashboard: bool = True, quiet: bool = False) -> None:
     """Start (or join) Ray, serve the API with Ray Serve and wait until it is ready."""
     import ray
     from ray import serve
@@ -48,6 +49,7 @@ def start_service(settings: Settings, *, dashboard: bool = True) -> None:
             if local
             else None,
             logging_level="WARNING",
+            log_to_driver=not quiet,  # the demo prints its own story; logs stay in the dashboard
         )
     serve.start(http_options={"host": settings.http_host, "port": settings.http_port})
     serve.run(build_app(settings), name=settings.instance, route_prefix="/")
@@ -73,7 +75,7 @@ def wait_ready(base_url: str, timeout_s: float = 300) -> None:
 def serve_files(directory: Path) -> Iterator[str]:
     """A throwaway loopback HTTP server for the demo's sample video."""
     handler = functools.partial(_QuietHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = _QuietServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -85,6 +87,11 @@ def serve_files(directory: Path) -> Iterator[str]:
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
+
+
+class _QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # FFmpeg hangs up mid-body whenever it seeks: not worth a traceback
 
 
 @cli.command()
@@ -110,7 +117,7 @@ def demo(
     settings = Settings()
     typer.echo("Starting Ray, Ray Serve and the workers (embedded defaults)...")
     started = time.perf_counter()
-    start_service(settings)
+    start_service(settings, quiet=True)
     base = settings.resolved_public_base_url
     typer.echo(f"Ready in {time.perf_counter() - started:.1f} s: API docs at {base}/docs")
     with tempfile.TemporaryDirectory() as tmp, serve_files(Path(tmp)) as files_url:
@@ -136,6 +143,8 @@ def demo(
         typer.echo("\nStill serving; Ctrl-C stops it.")
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
+    if settings.redis_url is None:
+        stop_embedded_redis(settings.data_dir)  # Ray's local cluster ends with this process
 
 
 @cli.command()

@@ -112,17 +112,12 @@ class Client:
     ) -> JobPublic:
         """Poll until the job finishes, with a progress bar showing its stage."""
         deadline = time.monotonic() + timeout
-        with tqdm(
-            total=100,
-            desc=f"job {job_id[:8]}",
-            unit="%",
-            disable=not progress,
-            bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}",
-        ) as bar:
+        bar_format = "{desc} {percentage:3.0f}%|{bar}| {elapsed}"
+        with tqdm(total=100, disable=not progress, bar_format=bar_format) as bar:
             while True:
                 job = self.job(job_id)
                 bar.n = round(job.progress * 100)
-                bar.set_postfix_str(str(job.stage or job.status), refresh=True)
+                bar.set_description_str(f"job {job_id[:8]} {job.stage or job.status:<12}")
                 if job.status.finished:
                     return job
                 if time.monotonic() > deadline:

@@ -18,10 +18,10 @@ import pytest
 import redis
 
 from clipmaker.client import Client
+from clipmaker.media.sample import make_video
 from clipmaker.settings import Settings
 from tests.conftest import make_bucket
 from tests.support.http_server import MediaServer, serve_directory
-from tests.support.media_fixtures import make_video
 
 # Spoken in the source video, at these times (seconds).
 SPEECH = (

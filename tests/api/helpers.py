@@ -10,7 +10,7 @@ from pathlib import Path
 import av
 import httpx
 
-from tests.support.media_fixtures import frame_index
+from clipmaker.media.sample import frame_index
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,15 @@ import pytest
 
 from clipmaker.errors import ClipError
 from clipmaker.media import CutResult, cut
-from tests.media.conftest import FPS
-from tests.support.http_server import MediaServer
-from tests.support.media_fixtures import (
+from clipmaker.media.sample import (
     beep_times,
     first_frame_index_and_time,
     frame_indices,
     make_video,
     video_frame_count,
 )
+from tests.media.conftest import FPS
+from tests.support.http_server import MediaServer
 
 FRAME_S = 1 / FPS
 EPS = 1e-6

@@ -11,8 +11,8 @@ import pytest
 
 from clipmaker.errors import ClipError
 from clipmaker.media import ResolvedSource, cut, resolve
+from clipmaker.media.sample import first_frame_index_and_time
 from tests.support.http_server import MediaServer
-from tests.support.media_fixtures import first_frame_index_and_time
 
 
 def test_resolves_a_direct_mp4_link(server: MediaServer, source_20s: Path) -> None:

@@ -10,9 +10,7 @@ import av
 import numpy as np
 import pytest
 
-from tests.media.conftest import BEEPS, FPS
-from tests.support.http_server import MediaServer, serve_directory
-from tests.support.media_fixtures import (
+from clipmaker.media.sample import (
     beep_times,
     first_frame_index_and_time,
     frame_index,
@@ -20,6 +18,8 @@ from tests.support.media_fixtures import (
     speech_wav,
     video_frame_count,
 )
+from tests.media.conftest import BEEPS, FPS
+from tests.support.http_server import MediaServer, serve_directory
 
 
 def test_every_frame_reads_back_its_own_index(source_20s: Path) -> None:

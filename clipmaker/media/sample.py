@@ -1,4 +1,6 @@
-"""Synthetic media whose content can be checked frame by frame and sample by sample.
+"""Sample media whose content can be checked frame by frame and sample by sample.
+
+``clipmaker demo`` clips one of these; the tests and benchmarks use them to check cuts.
 
 Real-world test files hide what a cut got wrong: one frame off looks the same as the right one.
 Every video frame made here carries its own frame index, drawn as big black/white blocks that
@@ -6,7 +8,7 @@ survive lossy encoding, so a test can decode a clip and ask *which source frame 
 Audio is a quiet tone with optional speech (espeak-ng) and optional short loud beeps at known
 times, so a test can check that sound stayed in sync with picture after a cut.
 
-Used by the media tests, the lead's end-to-end tests and the benchmarks; the API is:
+The API:
 
 - ``speech_wav(text, path)``: text to speech into a WAV file (espeak-ng).
 - ``make_video(path, duration_s=...)``: an indexed video (container chosen by suffix).
