@@ -19,7 +19,14 @@ import numpy as np
 
 from clipmaker.asr import Transcript, build_cues, load_audio, to_srt, to_vtt
 from clipmaker.errors import UPLOAD_NOT_FOUND, ClipError
-from clipmaker.jobs.models import ClipRequest, JobStage, StoredResult, Timings
+from clipmaker.jobs.models import (
+    ClipRequest,
+    JobStage,
+    JobStatus,
+    MediaReport,
+    StoredResult,
+    Timings,
+)
 from clipmaker.media import cut, resolve
 from clipmaker.services import Services
 
@@ -60,10 +67,30 @@ def stage_weights(with_subtitles: bool) -> dict[JobStage, tuple[float, float]]:
     }
 
 
+def reuse_result(
+    services: Services, request: ClipRequest
+) -> tuple[StoredResult, MediaReport] | None:
+    """The result of an identical earlier job, if it is still stored."""
+    job_id = services.results.lookup(request)
+    earlier = services.jobs.get(job_id) if job_id else None
+    if earlier is None or earlier.status != JobStatus.succeeded or earlier.result is None:
+        return None
+    result = StoredResult.model_validate(earlier.result)
+    keys = [result.video_key, *result.subtitle_keys.values()]
+    if any(services.store.size(key) is None for key in keys):
+        services.results.forget(request)  # its files are gone: do the work again
+        return None
+    origin = MediaReport.model_validate(earlier.media or {})
+    return result, MediaReport(fetch_path="cache", cached_from=origin.cached_from or earlier.id)
+
+
 def source_location(services: Services, request: ClipRequest) -> tuple[str, dict[str, str]]:
     """Where to read the source from, and the HTTP headers reading it needs."""
     if request.source.url is not None:
-        resolved = resolve(str(request.source.url))
+        max_height = services.settings.max_height
+        resolved, _ = services.extractions.resolve(
+            str(request.source.url), lambda url: resolve(url, max_height=max_height)
+        )
         return resolved.media_url, dict(resolved.http_headers)
     upload_id = request.source.upload_id
     assert upload_id is not None
@@ -84,8 +111,12 @@ def run_clip_job(
     transcribe: Transcribe,
     report: Report,
     log: logging.LoggerAdapter,
-) -> tuple[StoredResult, Timings]:
+) -> tuple[StoredResult, Timings, MediaReport]:
     """Run every stage; on any exception nothing of this attempt stays in storage or scratch."""
+    reused = reuse_result(services, request)
+    if reused is not None:
+        log.info("identical to job %s: reusing its result", reused[1].cached_from)
+        return reused[0], Timings(), reused[1]
     scratch = services.settings.scratch_dir / f"{job_id}-{attempt}"
     scratch.mkdir(parents=True, exist_ok=True)
     prefix = result_prefix(job_id, attempt)
@@ -147,7 +178,14 @@ def run_clip_job(
             video_duration=clip.duration,
             subtitle_keys=subtitle_keys,
         )
-        return result, Timings(**spent)
+        media = MediaReport(
+            fetch_path="local" if request.source.upload_id else "range",
+            cut_mode=clip.mode,
+            frames_reencoded=getattr(clip, "frames_reencoded", None),
+            frames_copied=getattr(clip, "frames_copied", None),
+            note=getattr(clip, "note", None),
+        )
+        return result, Timings(**spent), media
     except BaseException:
         discard_attempt(services, job_id, attempt)
         raise

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import redis
 
+from clipmaker.cache import ExtractionCache, ResultCache
 from clipmaker.jobs.db import make_engine
 from clipmaker.jobs.repository import JobRepository
 from clipmaker.queue import JobIndex, JobQueue, connect_redis
@@ -26,6 +27,8 @@ class Services:
     queue: JobQueue
     index: JobIndex
     store: ResultStore
+    extractions: ExtractionCache
+    results: ResultCache
 
     @classmethod
     def connect(cls, settings: Settings) -> Services:
@@ -37,6 +40,10 @@ class Services:
             queue=JobQueue(client, settings.instance),
             index=JobIndex(client, settings.instance),
             store=ResultStore.from_settings(settings),
+            extractions=ExtractionCache(
+                client, settings.instance, ttl_s=settings.extraction_cache_ttl_s
+            ),
+            results=ResultCache(client, settings.instance, ttl_s=settings.result_cache_ttl_s),
         )
 
     def close(self) -> None:

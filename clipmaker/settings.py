@@ -97,6 +97,21 @@ class Settings(BaseSettings):
     )
     max_clip_s: float = Field(default=3 * 3600, gt=0, description="Longest clip accepted.")
 
+    # --- fetching and caching -------------------------------------------------------------------
+    max_height: int = Field(
+        default=1080, ge=144, description="Tallest video format picked from a source (pixels)."
+    )
+    extraction_cache_ttl_s: int = Field(
+        default=3600,
+        ge=0,
+        description="How long yt-dlp's extraction of a URL is reused (media URLs expire).",
+    )
+    result_cache_ttl_s: int = Field(
+        default=7 * 24 * 3600,
+        ge=0,
+        description="How long an identical request is answered with an earlier job's result.",
+    )
+
     # --- workers ---------------------------------------------------------------------------------
     ray_address: str | None = Field(
         default=None, description="Ray cluster to join (e.g. auto). Default: start Ray locally."

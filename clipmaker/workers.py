@@ -170,7 +170,12 @@ class MediaWorker:
         )
 
     def ping(self) -> dict[str, Any]:
-        return {"name": self.name, "busy": dict(self._busy), "pid": os.getpid()}
+        return {
+            "name": self.name,
+            "busy": dict(self._busy),
+            "pid": os.getpid(),
+            "node": ray.get_runtime_context().get_node_id(),
+        }
 
     def stop(self) -> None:
         self._stop.set()
@@ -224,7 +229,7 @@ class MediaWorker:
         with _Lease(self.services, claim, delivery, consumer) as lease:
             report = _Progress(self.services, claim, lease.fenced)
             try:
-                result, timings = run_clip_job(
+                result, timings, media = run_clip_job(
                     self.services,
                     claim.job_id,
                     claim.attempt,
@@ -253,12 +258,14 @@ class MediaWorker:
         timings = timings.model_copy(
             update={"total_s": round(total, 3), "queued_s": round(queued_s, 3)}
         )
-        if jobs.succeed(claim.job_id, claim.attempt, result, timings):
+        if jobs.succeed(claim.job_id, claim.attempt, result, timings, media):
             self.services.index.set_progress(claim.job_id, JobStage.storing, 1.0)
+            if media.fetch_path != "cache":
+                self.services.results.remember(claim.request, claim.job_id)
             self.metrics.finished.inc(tags={"status": "succeeded"})
             self.metrics.seconds.observe(total)
             jlog.info("succeeded in %.2f s", total)
-        else:  # cancelled or taken over while storing: our files are not the result
+        elif media.fetch_path != "cache":  # cancelled or taken over while storing: not the result
             discard_attempt(self.services, claim.job_id, claim.attempt)
             jlog.info("finished but fenced out; discarded this attempt's files")
 
@@ -313,28 +320,47 @@ class AsrWorker:
         return self.transcriber.transcribe(audio, language=language)
 
     def ping(self) -> dict[str, str]:
-        return {"device": self.transcriber.device, "compute_type": self.transcriber.compute_type}
+        return {
+            "device": self.transcriber.device,
+            "compute_type": self.transcriber.compute_type,
+            "node": ray.get_runtime_context().get_node_id(),
+        }
+
+
+def media_actor_options(settings: Settings, index: int) -> dict[str, Any]:
+    """Ray options of a media worker: one CPU plus the custom tags that pin it to a node type."""
+    return {
+        "name": media_worker_name(settings, index),
+        "namespace": NAMESPACE,
+        "lifetime": "detached",
+        "get_if_exists": True,
+        "num_cpus": 1,
+        "resources": settings.media_worker_resources or None,
+    }
+
+
+def asr_actor_options(settings: Settings, index: int, *, gpu: bool) -> dict[str, Any]:
+    """Ray options of an ASR worker: a whole GPU when it gets one, else one CPU."""
+    return {
+        "name": asr_worker_name(settings, index),
+        "namespace": NAMESPACE,
+        "lifetime": "detached",
+        "get_if_exists": True,
+        "num_cpus": 1,
+        "num_gpus": 1 if gpu else 0,
+        "resources": settings.asr_worker_resources or None,
+    }
 
 
 def ensure_worker_pool(settings: Settings) -> None:
     """Create the pools if they are not running (idempotent: named, get-if-exists actors)."""
-    common = {"namespace": NAMESPACE, "lifetime": "detached", "get_if_exists": True}
     for index in range(settings.media_workers):
-        MediaWorker.options(
-            name=media_worker_name(settings, index),
-            num_cpus=1,
-            resources=settings.media_worker_resources or None,
-            **common,
-        ).remote(settings, index)
+        MediaWorker.options(**media_actor_options(settings, index)).remote(settings, index)
     gpu = asr_uses_gpu(settings)
+    device = "cuda" if gpu else "cpu"  # float16 on CUDA, int8 on CPU (the Transcriber's default)
     for index in range(settings.asr_workers):
-        AsrWorker.options(
-            name=asr_worker_name(settings, index),
-            num_cpus=1,
-            num_gpus=1 if gpu else 0,
-            resources=settings.asr_worker_resources or None,
-            **common,
-        ).remote(settings, "cuda" if gpu else "cpu")
+        options = asr_actor_options(settings, index, gpu=gpu)
+        AsrWorker.options(**options).remote(settings, device)
 
 
 def worker_names(settings: Settings) -> list[str]:

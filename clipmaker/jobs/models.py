@@ -212,6 +212,29 @@ class Timings(BaseModel):
     total_s: float | None = None
 
 
+class MediaReport(BaseModel):
+    """How the clip was made: which fetch and cut paths ran, and what they cost."""
+
+    fetch_path: Literal["range", "full", "local", "cache"] | None = Field(
+        default=None,
+        description="'range': only the needed byte ranges were read; 'full': the server could "
+        "not serve ranges, so the source was downloaded whole; 'local': an upload; 'cache': "
+        "the result of an identical earlier job was reused.",
+    )
+    cut_mode: Literal["smart", "reencode", "copy"] | None = Field(
+        default=None,
+        description="'smart': partial GOPs re-encoded, the rest stream-copied; 'reencode': "
+        "the whole clip re-encoded; 'copy': pure stream copy.",
+    )
+    bytes_read: int | None = Field(default=None, description="Bytes read from the network.")
+    frames_reencoded: int | None = None
+    frames_copied: int | None = None
+    note: str | None = Field(default=None, description="Why a slower path was taken, if it was.")
+    cached_from: str | None = Field(
+        default=None, description="The job whose result this one reuses (fetch_path 'cache')."
+    )
+
+
 class StoredResult(BaseModel):
     """Where a finished job's files are, as storage keys (signed into URLs on request)."""
 
@@ -240,6 +263,7 @@ class Job(SQLModel, table=True):
     error_message: str | None = None
     result: dict[str, Any] | None = SQLField(default=None, sa_column=Column(JSON))
     timings: dict[str, Any] | None = SQLField(default=None, sa_column=Column(JSON))
+    media: dict[str, Any] | None = SQLField(default=None, sa_column=Column(JSON))
     created_at: datetime = SQLField(default_factory=utcnow, index=True, sa_type=UTCDateTime)
     updated_at: datetime = SQLField(default_factory=utcnow, sa_type=UTCDateTime)
     started_at: datetime | None = SQLField(default=None, sa_type=UTCDateTime)
@@ -294,6 +318,7 @@ class JobPublic(BaseModel):
     error: ErrorInfo | None
     request: ClipRequest
     timings: Timings | None
+    media: MediaReport | None = Field(description="Fetch and cut paths taken, bytes read.")
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None
@@ -319,6 +344,7 @@ class JobPublic(BaseModel):
             error=error,
             request=job.clip_request,
             timings=Timings.model_validate(job.timings) if job.timings else None,
+            media=MediaReport.model_validate(job.media) if job.media else None,
             created_at=as_utc(job.created_at),
             updated_at=as_utc(job.updated_at),
             started_at=as_utc(job.started_at) if job.started_at else None,

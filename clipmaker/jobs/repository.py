@@ -35,6 +35,7 @@ from clipmaker.jobs.models import (
     Job,
     JobStage,
     JobStatus,
+    MediaReport,
     StoredResult,
     Timings,
     Upload,
@@ -263,7 +264,12 @@ class JobRepository:
         )
 
     def succeed(
-        self, job_id: str, attempt: int, result: StoredResult, timings: Timings
+        self,
+        job_id: str,
+        attempt: int,
+        result: StoredResult,
+        timings: Timings,
+        media: MediaReport | None = None,
     ) -> bool:
         now = utcnow()
         return self._fenced(
@@ -274,6 +280,7 @@ class JobRepository:
             progress=1.0,
             result=result.model_dump(mode="json"),
             timings=timings.model_dump(mode="json"),
+            media=media.model_dump(mode="json") if media else None,
             finished_at=now,
             heartbeat_at=now,
         )

@@ -166,7 +166,7 @@ def test_each_shape_keeps_state_where_its_settings_say(
     import redis
     from sqlalchemy import create_engine, text
 
-    job = service.client.submit(url=media_server.url("talk.mp4"), start=1, end=2)
+    job = service.client.submit(url=media_server.url("talk.mp4"), start=2.5, end=3.5)
     service.client.wait(job.id, progress=False)
     settings = service.settings
     database = settings.resolved_database_url
@@ -179,3 +179,25 @@ def test_each_shape_keeps_state_where_its_settings_say(
         assert client.exists(f"{settings.instance}:jobs")  # the stream lives on CI's Redis
         assert settings.resolved_storage_url.startswith("s3://")
     assert service.store_keys(f"jobs/{job.id}/") == [f"jobs/{job.id}/1/clip.mp4"]
+
+
+def test_an_identical_request_reuses_the_result(
+    service: Service, media_server: MediaServer, tmp_path: Path
+) -> None:
+    request = {"url": media_server.url("talk.mp4"), "start": 3.2, "end": 4.4, "subtitles": "srt"}
+    first = service.client.submit(**request)
+    first_result = service.client.wait_result(first.id, progress=False)
+    done_first = service.client.job(first.id)
+    assert done_first.media is not None and done_first.media.fetch_path == "range"
+    assert done_first.media.cut_mode in ("smart", "reencode")
+
+    again = service.client.submit(**request)
+    again_result = service.client.wait_result(again.id, progress=False)
+    done_again = service.client.job(again.id)
+    assert done_again.media is not None
+    assert done_again.media.fetch_path == "cache"
+    assert done_again.media.cached_from == first.id
+    assert done_again.timings is not None and done_again.timings.cut_s is None  # no work done
+    first_bytes = download(first_result.video.url, tmp_path / "a.mp4").read_bytes()
+    assert download(again_result.video.url, tmp_path / "b.mp4").read_bytes() == first_bytes
+    assert service.store_keys(f"jobs/{again.id}/") == []  # nothing stored twice

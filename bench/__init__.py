@@ -1,0 +1,1 @@
+"""clipmaker's benchmark suite: ``bench/run.sh`` (or ``python -m bench``); see bench/README.md."""
