@@ -36,7 +36,7 @@ SOURCES = CACHE / "sources"  # served over loopback HTTP
 SEGMENT_S = 40.0  # see the module docstring
 
 if str(REPO) not in sys.path:  # tests.support.http_server is imported from the repo root
-    sys.path.insert(0, str(REPO))
+    sys.path.append(str(REPO))
 
 
 # --- results ---------------------------------------------------------------------------------
@@ -187,8 +187,10 @@ def _generated(path: Path, make: Callable[[Path], None]) -> Path:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    log(f"  generated {path.relative_to(BENCH_DIR)} ({mb(path.stat().st_size)}) "
-        f"in {time.perf_counter() - started:.1f} s")
+    log(
+        f"  generated {path.relative_to(BENCH_DIR)} ({mb(path.stat().st_size)}) "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
     return path
 
 
@@ -214,9 +216,16 @@ def sample_video(
     def make_segment(duration: float) -> Callable[[Path], None]:
         def make(tmp: Path) -> None:
             make_video(
-                tmp, duration_s=duration, fps=fps, gop_s=gop_s, size=size, crf=crf, seed=seed,
+                tmp,
+                duration_s=duration,
+                fps=fps,
+                gop_s=gop_s,
+                size=size,
+                crf=crf,
+                seed=seed,
                 speech=schedule if speech else (),
             )
+
         return make
 
     if speech or duration_s <= SEGMENT_S:  # speech must not repeat: draw it all
@@ -230,8 +239,19 @@ def sample_video(
         listing = tmp.with_suffix(".txt")
         listing.write_text(f"file '{segment}'\n" * copies)
         try:
-            ffmpeg("-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy",
-                   "-movflags", "+faststart", str(tmp))
+            ffmpeg(
+                "-f",
+                "concat",
+                "-safe",
+                "0",
+                "-i",
+                str(listing),
+                "-c",
+                "copy",
+                "-movflags",
+                "+faststart",
+                str(tmp),
+            )
         finally:
             listing.unlink(missing_ok=True)
 

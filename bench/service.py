@@ -8,6 +8,7 @@ sizes are tuned for this machine's cores (see ``pool_settings``).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import tempfile
@@ -64,6 +65,7 @@ def running_service(ctx: Context) -> Iterator[Service]:
         asr_use_gpu="no",
         **pools,
     )
+    logging.getLogger("ray.serve").setLevel(logging.WARNING)  # its INFO lines clutter the table
     log(f"  starting clipmaker (Ray + Serve, {pools}) ...")
     started = time.perf_counter()
     start_service(settings, dashboard=False, quiet=True)
@@ -73,7 +75,7 @@ def running_service(ctx: Context) -> Iterator[Service]:
         yield Service(settings.resolved_public_base_url, settings, startup_s, pools)
     finally:
         with contextlib.suppress(Exception):
-            serve.shutdown()
+            serve.delete(settings.instance)
         with contextlib.suppress(Exception):
             shutdown_worker_pool(settings)
         with contextlib.suppress(Exception):

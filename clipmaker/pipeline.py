@@ -13,12 +13,13 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from clipmaker.asr import Transcript, build_cues, load_audio, to_srt, to_vtt
-from clipmaker.errors import UPLOAD_NOT_FOUND, ClipError
+from clipmaker.errors import LIVE_SOURCE, UPLOAD_NOT_FOUND, ClipError
 from clipmaker.jobs.models import (
     ClipRequest,
     JobStage,
@@ -28,6 +29,7 @@ from clipmaker.jobs.models import (
     Timings,
 )
 from clipmaker.media import cut, resolve
+from clipmaker.media.http_io import ByteCounter, Opener, make_opener
 from clipmaker.services import Services
 
 Transcribe = Callable[[np.ndarray, str | None], Transcript]
@@ -84,22 +86,58 @@ def reuse_result(
     return result, MediaReport(fetch_path="cache", cached_from=origin.cached_from or earlier.id)
 
 
-def source_location(services: Services, request: ClipRequest) -> tuple[str, dict[str, str]]:
-    """Where to read the source from, and the HTTP headers reading it needs."""
+@dataclass
+class SourceInputs:
+    """Openers for the job's inputs (separate audio when the site serves DASH), all counting
+    their network bytes into one counter."""
+
+    video: Opener
+    audio: Opener | None
+    counter: ByteCounter
+
+    @property
+    def fetch_path(self) -> str:
+        paths = {opener.fetch_path for opener in (self.video, self.audio) if opener is not None}
+        return "full" if "full" in paths else next(iter(paths - {None}), "range")
+
+    def close(self) -> None:
+        for opener in (self.video, self.audio):
+            if opener is not None:
+                opener.close()
+
+
+def source_inputs(services: Services, request: ClipRequest, scratch: Path) -> SourceInputs:
+    """Resolve the source (through the extraction cache) into openers for its inputs."""
+    counter = ByteCounter()
     if request.source.url is not None:
         max_height = services.settings.max_height
         resolved, _ = services.extractions.resolve(
             str(request.source.url), lambda url: resolve(url, max_height=max_height)
         )
-        return resolved.media_url, dict(resolved.http_headers)
+        if resolved.is_live:
+            raise ClipError(LIVE_SOURCE, "the source is a live stream; clip it once it has ended")
+        video = make_opener(
+            resolved.media_url, headers=resolved.http_headers, counter=counter, scratch_dir=scratch
+        )
+        audio = None
+        if resolved.audio_url:
+            audio = make_opener(
+                resolved.audio_url,
+                headers=resolved.audio_http_headers,
+                counter=counter,
+                scratch_dir=scratch,
+            )
+        return SourceInputs(video, audio, counter)
     upload_id = request.source.upload_id
     assert upload_id is not None
     upload = services.jobs.get_upload(upload_id)
     if upload is None:
         raise ClipError(UPLOAD_NOT_FOUND, f"the upload {upload_id!r} no longer exists")
     if services.store.is_local:
-        return str(services.store.local_path(upload.key)), {}
-    return services.store.signed_url(upload.key, 6 * 3600).url, {}
+        location = str(services.store.local_path(upload.key))
+    else:  # read the upload from S3 by range, like any other source
+        location = services.store.signed_url(upload.key, 6 * 3600).url
+    return SourceInputs(make_opener(location, counter=counter, scratch_dir=scratch), None, counter)
 
 
 def run_clip_job(
@@ -125,7 +163,7 @@ def run_clip_job(
     try:
         with timed(spent, "fetch_s"):
             report(JobStage.fetching, 0.0)
-            location, headers = source_location(services, request)
+            inputs = source_inputs(services, request, scratch)
         log.info(
             "source resolved; cutting %.3f-%.3f s (%s)",
             request.start,
@@ -133,18 +171,27 @@ def run_clip_job(
             request.accuracy,
         )
 
-        with timed(spent, "cut_s"):
-            report(JobStage.cutting, 0.0)
-            clip = cut(
-                location,
-                scratch / "clip.mp4",
-                request.start,
-                request.end,
-                accuracy=request.accuracy,
-                http_headers=headers,
-                progress=lambda fraction: report(JobStage.cutting, fraction),
-            )
-        log.info("cut %.3f s (%s, %d bytes)", clip.duration, clip.mode, clip.bytes)
+        try:
+            with timed(spent, "cut_s"):
+                report(JobStage.cutting, 0.0)
+                clip = cut(
+                    inputs.video,
+                    scratch / "clip.mp4",
+                    request.start,
+                    request.end,
+                    accuracy=request.accuracy,
+                    audio=inputs.audio,
+                    progress=lambda fraction: report(JobStage.cutting, fraction),
+                )
+        finally:
+            inputs.close()
+        log.info(
+            "cut %.3f s (%s, %s fetch, %d bytes read)",
+            clip.duration,
+            clip.mode,
+            inputs.fetch_path,
+            inputs.counter.total,
+        )
 
         subtitle_files: dict[str, Path] = {}
         if formats:
@@ -179,11 +226,12 @@ def run_clip_job(
             subtitle_keys=subtitle_keys,
         )
         media = MediaReport(
-            fetch_path="local" if request.source.upload_id else "range",
+            fetch_path=inputs.fetch_path,
             cut_mode=clip.mode,
-            frames_reencoded=getattr(clip, "frames_reencoded", None),
-            frames_copied=getattr(clip, "frames_copied", None),
-            note=getattr(clip, "note", None),
+            bytes_read=inputs.counter.total,
+            frames_reencoded=clip.frames_reencoded,
+            frames_copied=clip.frames_copied,
+            note=clip.note,
         )
         return result, Timings(**spent), media
     except BaseException:

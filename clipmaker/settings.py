@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, computed_field
+from pydantic import AliasChoices, Field, SecretStr, computed_field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -148,6 +148,12 @@ class Settings(BaseSettings):
         "by another worker.",
     )
     max_attempts: int = Field(default=3, ge=1, description="Deliveries before a job fails.")
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        # Made absolute where the settings are read: they travel to actors with other cwds.
+        return value.expanduser().resolve()
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -2,11 +2,22 @@
 
 Two accuracies, because users want two different things:
 
-- ``"frame"``: the clip's first frame is exactly the source frame shown at ``start``. Video is
-  decoded from the keyframe before ``start`` and re-encoded (H.264); audio is decoded, trimmed to
-  the sample at the clip's first frame and re-encoded (AAC), so picture and sound share one zero.
+- ``"frame"``: the clip's first frame is exactly the source frame shown at ``start`` and its
+  last the one before ``end``. For H.264 this is a *smart cut* (``smartcut.py``): only the partial
+  GOPs at the edges are decoded and re-encoded, with settings matched to the source, and every
+  whole GOP in between is copied bit for bit (``CutResult.mode == "smart"``). Other codecs, and
+  H.264 that can't be spliced safely, are decoded from the keyframe before ``start`` and wholly
+  re-encoded to H.264 (``"reencode"``; ``CutResult.note`` says why). Audio is decoded, trimmed to
+  the sample at the clip's first frame and re-encoded (AAC) either way, so picture and sound
+  share one zero, to the sample, with no gap at the joints.
 - ``"keyframe"``: a pure stream copy (no decoding, bit-identical packets) from the keyframe at or
   before ``start``: fast and lossless, but the clip may begin up to one GOP early.
+
+Audio can come from a separate input (``audio=``: DASH-style video-only and audio-only streams,
+as YouTube serves them); it is read over the same range, on the same clock, and the video
+source's own audio is then ignored. Each input is a path, an http(s) URL, or an ``Opener``: a
+callable returning a context manager that yields an opened PyAV input container (for callers
+that read through their own byte source).
 
 The source is opened with PyAV (FFmpeg), locally or over http(s). We seek before reading, so over
 the network FFmpeg's http protocol fetches only the byte ranges around the clip, never the whole
@@ -14,8 +25,9 @@ file. The output is written to a temporary file next to ``dest`` and renamed int
 complete: on any failure, including a ``progress`` callback that raises to cancel, nothing is left
 at ``dest``.
 
-The video path is a strategy object (``_VideoReencode``, ``_VideoCopy``) fed demuxed packets, so a
-smart cut (re-encode the partial head GOP, copy the rest) can slot in as a third strategy.
+The video path is a strategy object fed demuxed packets: ``SmartVideo`` (smartcut.py),
+``_VideoReencode`` or ``_VideoCopy``. A smart cut that finds mid-way that it can't splice safely
+raises ``SmartCutFailed``; the cut then starts again as a full re-encode and says so.
 """
 
 from __future__ import annotations
@@ -25,6 +37,7 @@ import math
 import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from itertools import chain
@@ -40,6 +53,7 @@ from clipmaker.errors import (
     CORRUPT_MEDIA,
     INVALID_REQUEST,
     NO_VIDEO_STREAM,
+    NOT_MEDIA,
     RANGE_OUT_OF_BOUNDS,
     ClipError,
 )
@@ -51,11 +65,15 @@ from clipmaker.media.probe import (
     media_error,
     open_input,
 )
+from clipmaker.media.smartcut import SmartCutFailed, SmartCutUnsupported, SmartVideo
 
-__all__ = ["Accuracy", "CutResult", "ProgressCallback", "cut"]
+__all__ = ["Accuracy", "CutResult", "Opener", "ProgressCallback", "cut"]
 
 Accuracy = Literal["frame", "keyframe"]
 ProgressCallback = Callable[[float], None]
+# Opens an input its own way (e.g. through a byte reader that counts what the network carried);
+# the container is closed when the context manager exits.
+Opener = Callable[[], AbstractContextManager[InputContainer]]
 
 VIDEO_CODEC = "libx264"
 VIDEO_PRESET = "veryfast"
@@ -71,6 +89,9 @@ _SEEK_RETRIES = 6
 # Audio a stream copy keeps as is: what browsers play from an MP4. Anything else (PCM, AC-3,
 # Vorbis...) is re-encoded to AAC even in keyframe mode; video is never touched there.
 _COPYABLE_AUDIO = frozenset({"aac", "mp3", "opus"})
+# Audio a frame-accurate clip copies too: AAC, placed to the sample by the MP4 edit list.
+_EXACT_COPY_AUDIO = frozenset({"aac"})
+AUDIO_PREROLL_S = 1.0  # a separate audio input is read from this long before the video
 
 
 @dataclass(frozen=True)
@@ -81,8 +102,13 @@ class CutResult:
     bytes: int
     video_codec: str
     audio_codec: str | None
-    mode: str  # "reencode" or "copy"
+    # "smart": partial GOPs re-encoded, whole GOPs copied; "reencode": every frame encoded by
+    # us; "copy": a stream copy from a keyframe (accuracy="keyframe")
+    mode: str
     source_start: float  # source time (s) of the clip's first frame; <= start
+    frames_reencoded: int = 0  # video frames encoded by us
+    frames_copied: int = 0  # video frames whose packets were copied from the source
+    note: str | None = None  # why the cut fell back to a slower or less exact way, if it did
 
 
 @dataclass(frozen=True)
@@ -126,6 +152,9 @@ class _Progress:
 class _VideoTrack(Protocol):
     mode: str
     done: bool
+    frames_reencoded: int
+    frames_copied: int
+    note: str | None
     first_pts: int | None  # source pts of the clip's first frame, once known
     end_pts: int | None  # source pts where the clip's video ends, once done
 
@@ -166,12 +195,18 @@ class _VideoReencode:
         self._start_pts = start_pts
         self._stop_pts = end_pts
         self._pending: av.VideoFrame | None = None  # latest frame at or before start
+        self._held: av.VideoFrame | None = None  # emitted, not yet encoded (pts on clip clock)
+        self._durations: dict[int, int] = {}  # clip pts -> how long that frame is shown
         self._last_pts: int | None = None
         self._last_out: int = -1
         self.first_pts: int | None = None
         self.end_pts: int | None = None
         self.done = False
-        source.codec_context.thread_type = "AUTO"
+        self.frames_reencoded = 0
+        self.frames_copied = 0
+        self.note: str | None = None
+        if not source.codec_context.is_open:  # (it is, on a second attempt)
+            source.codec_context.thread_type = "AUTO"
         rate = _frame_rate(source) or Fraction(25)
         ctx = source.codec_context
         self._stream = out.add_stream(
@@ -207,6 +242,13 @@ class _VideoReencode:
             self._pending = None
         if self.end_pts is None and self._last_pts is not None:
             self.end_pts = self._last_pts + round(self._timeline.frame_s / self._timeline.time_base)
+        if self.end_pts is not None:
+            # the clip ends at end: its last frame is shown until then, not until the next one
+            self.end_pts = min(self.end_pts, self._stop_pts)
+        if self._held is not None and self.end_pts is not None and self.first_pts is not None:
+            held_end = self.end_pts - self.first_pts
+            self._encode(self._held, max(1, held_end - (self._held.pts or 0)))
+            self._held = None
         self._mux(self._stream.encode(None))
         self.done = True
 
@@ -245,13 +287,24 @@ class _VideoReencode:
         if out_pts <= self._last_out:
             return  # duplicate timestamp: the encoder needs strictly increasing pts
         self._last_out = out_pts
+        # held back one frame: its duration (until the next one, or the clip's end) is known
+        if self._held is not None:
+            self._encode(self._held, out_pts - (self._held.pts or 0))
         frame.pts = out_pts
+        self._held = frame
+
+    def _encode(self, frame: av.VideoFrame, duration: int) -> None:
+        self.frames_reencoded += 1
+        assert frame.pts is not None
+        self._durations[frame.pts] = duration
         frame.time_base = self._source.time_base
         frame.pict_type = av.video.frame.PictureType.NONE  # else libx264 copies source types
         self._mux(self._stream.encode(frame))
 
     def _mux(self, packets: list[av.Packet]) -> None:
         for packet in packets:
+            if packet.pts is not None and packet.pts in self._durations:
+                packet.duration = self._durations.pop(packet.pts)
             self._out.mux(packet)
 
 
@@ -278,6 +331,9 @@ class _VideoCopy:
         self.first_pts: int | None = None
         self.end_pts: int | None = None
         self.done = False
+        self.frames_reencoded = 0
+        self.frames_copied = 0
+        self.note: str | None = None
         del start_pts  # the keyframe found by the seek decides where a copy starts
 
     def position(self) -> float | None:
@@ -328,6 +384,7 @@ class _VideoCopy:
             packet.dts = packet.dts - self.first_pts
         packet.stream = self._stream
         self._out.mux(packet)
+        self.frames_copied += 1
 
 
 class _AudioReencode:
@@ -455,15 +512,36 @@ class _AudioReencode:
 
 
 class _AudioCopy:
-    """Mux the source's audio packets that overlap the clip, untouched."""
+    """Mux the source's audio packets that overlap the clip, untouched.
 
-    def __init__(self, out: OutputContainer, source: av.AudioStream, end_s: float) -> None:
+    ``exact`` (frame-accurate clips): one packet before the clip's zero is kept as pre-roll (an
+    AAC frame only decodes right after the one before it), so the first packets have negative
+    times and the MP4 edit list tells players to start at 0, to the sample, as it does for an
+    encoder's priming. At the end, packets are kept while they start before the video's real
+    end (up to ``margin_s`` after ``end_s``), so sound lasts as long as picture, to within one
+    packet.
+    """
+
+    def __init__(
+        self,
+        out: OutputContainer,
+        source: av.AudioStream,
+        end_s: float,
+        *,
+        exact: bool = False,
+        margin_s: float = 0.0,
+    ) -> None:
         self._out = out
         self._stream = out.add_stream_from_template(source)  # ValueError if MP4 can't hold it
         self._end_abs = end_s  # absolute until set_zero
+        self._exact = exact
+        self._margin_s = margin_s if exact else 0.0
         self._zero_pts: int | None = None
-        self._end_pts: int | None = None
+        self._end_pts: int | None = None  # packets from here on are past the clip
+        self._cut_pts: int | None = None  # packets from here on wait for the video's real end
         self._waiting: list[av.Packet] = []
+        self._preroll: av.Packet | None = None
+        self._held: list[av.Packet] = []
         self._time_base = source.time_base or Fraction(1, source.codec_context.sample_rate or 1)
         self.done = False
 
@@ -471,7 +549,8 @@ class _AudioCopy:
         if self._zero_pts is not None:
             return
         self._zero_pts = round(seconds / self._time_base)
-        self._end_pts = round(self._end_abs / self._time_base)
+        self._cut_pts = round(self._end_abs / self._time_base)
+        self._end_pts = round((self._end_abs + self._margin_s) / self._time_base)
         for packet in self._waiting:
             self.feed(packet)
         self._waiting.clear()
@@ -479,14 +558,26 @@ class _AudioCopy:
     def feed(self, packet: av.Packet) -> None:
         if self.done or packet.pts is None or packet.size == 0:
             return
-        if self._zero_pts is None or self._end_pts is None:
+        if self._zero_pts is None or self._end_pts is None or self._cut_pts is None:
             self._waiting.append(packet)
             return
         if packet.pts >= self._end_pts:
             self.done = True
             return
         if packet.pts + (packet.duration or 0) <= self._zero_pts:
+            if self._exact:
+                self._preroll = packet
             return  # wholly before the clip
+        if self._preroll is not None:
+            self._write(self._preroll)
+            self._preroll = None
+        if self._exact and packet.pts >= self._cut_pts:
+            self._held.append(packet)
+            return
+        self._write(packet)
+
+    def _write(self, packet: av.Packet) -> None:
+        assert packet.pts is not None and self._zero_pts is not None
         shift = self._zero_pts
         packet.pts -= shift
         if packet.dts is not None:
@@ -495,6 +586,12 @@ class _AudioCopy:
         self._out.mux(packet)
 
     def finish(self, clip_seconds: float) -> None:
+        if self._zero_pts is not None:
+            limit = self._zero_pts + round(clip_seconds / self._time_base)
+            for packet in self._held:
+                if packet.pts is not None and packet.pts < limit:
+                    self._write(packet)
+        self._held.clear()
         self.done = True
 
 
@@ -561,7 +658,11 @@ def _packets_from_keyframe(
     step = round(1.0 / timeline.time_base)
     for retry in range(_SEEK_RETRIES):
         at_origin = attempt <= timeline.origin
-        container.seek(max(attempt, timeline.origin), stream=video, backward=True)
+        # At the origin, aim a second before it: an MPEG-TS seek to the first timestamp
+        # itself lands on the second keyframe, one before it lands at the start.
+        container.seek(
+            timeline.origin - step if at_origin else attempt, stream=video, backward=True
+        )
         packets = container.demux(*streams)
         buffered: list[av.Packet] = []
         keyframe: av.Packet | None = None
@@ -627,8 +728,45 @@ def _part_path(dest: Path) -> Path:
     return dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:12]}.part")
 
 
+def _where(location: str | Path | Opener, default: str) -> str | Path:
+    """What messages call an input: its path or URL, or an opener's ``location`` attribute."""
+    if isinstance(location, str | Path):
+        return location
+    return str(getattr(location, "location", None) or default)
+
+
+def _enter(
+    stack: contextlib.ExitStack,
+    location: str | Path | Opener,
+    where: str | Path,
+    http_headers: Mapping[str, str] | None,
+    timeout_s: float,
+) -> InputContainer:
+    if isinstance(location, str | Path):
+        return stack.enter_context(
+            open_input(location, http_headers=http_headers, timeout_s=timeout_s)
+        )
+    if not callable(location):
+        raise ClipError(INVALID_REQUEST, f"cannot open {type(location).__name__} as a source")
+    try:
+        return stack.enter_context(location())
+    except ClipError:
+        raise
+    except (av.error.FFmpegError, OSError, EOFError) as exc:
+        raise media_error(exc, where, opening=True) from exc
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    mode: str
+    source_start: float
+    frames_reencoded: int
+    frames_copied: int
+    note: str | None
+
+
 def cut(
-    source: str | Path,
+    source: str | Path | Opener,
     dest: Path,
     start: float,
     end: float,
@@ -637,27 +775,63 @@ def cut(
     http_headers: Mapping[str, str] | None = None,
     progress: ProgressCallback | None = None,
     timeout_s: float = NETWORK_TIMEOUT_S,
+    audio: str | Path | Opener | None = None,
 ) -> CutResult:
     """Write the part of ``source`` from ``start`` to ``end`` (seconds, end exclusive) to ``dest``.
 
-    ``source`` is a local path or an http(s) media URL (``http_headers`` go with every request).
-    ``progress`` is called with 0..1 as work proceeds; if it raises, the cut stops, nothing is
-    left at ``dest`` and the exception propagates. Raises ``ClipError`` for bad input:
-    ``invalid_request``, ``range_out_of_bounds``, ``no_video_stream``, ``not_media``,
-    ``corrupt_media``, ``source_unreachable``, ``invalid_source_url``.
+    ``source`` is a local path, an http(s) media URL (``http_headers`` go with every request) or
+    an ``Opener``. ``audio``, if given, is a separate audio input (same kinds) whose audio goes
+    into the clip instead of the source's own, on the same clock. ``progress`` is called with
+    0..1 as work proceeds; if it raises, the cut stops, nothing is left at ``dest`` and the
+    exception propagates. Raises ``ClipError`` for bad input: ``invalid_request``,
+    ``range_out_of_bounds``, ``no_video_stream``, ``not_media``, ``corrupt_media``,
+    ``source_unreachable``, ``invalid_source_url``.
     """
     _check_arguments(start, end, accuracy)
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = _part_path(dest)
+    where = _where(source, "the source")
+    audio_where = _where(audio, "the audio source") if audio is not None else None
+    meter = _Progress(progress, end - start)
     try:
-        with open_input(source, http_headers=http_headers, timeout_s=timeout_s) as container:
-            try:
-                mode, source_start = _run(container, source, part, start, end, accuracy, progress)
-            except ClipError:
-                raise
-            except (av.error.FFmpegError, OSError, EOFError) as exc:
-                raise media_error(exc, source) from exc
+        with contextlib.ExitStack() as stack:
+            container = _enter(stack, source, where, http_headers, timeout_s)
+            audio_input = None
+            if audio is not None:
+                assert audio_where is not None
+                audio_input = (
+                    _enter(stack, audio, audio_where, http_headers, timeout_s),
+                    audio_where,
+                )
+            smart_failed: str | None = None
+            while True:
+                try:
+                    outcome = _run(
+                        container,
+                        audio_input,
+                        where,
+                        part,
+                        start,
+                        end,
+                        accuracy,
+                        meter,
+                        smart=smart_failed is None,
+                    )
+                except SmartCutFailed as exc:
+                    if smart_failed is not None:
+                        raise AssertionError("a full re-encode raised SmartCutFailed") from exc
+                    smart_failed = exc.note  # start again, re-encoding every frame
+                    part.unlink(missing_ok=True)
+                    _reset_decoders(container, audio_input)
+                    continue
+                except ClipError:
+                    raise
+                except (av.error.FFmpegError, OSError, EOFError) as exc:
+                    raise media_error(exc, where) from exc
+                break
+            if smart_failed is not None:
+                outcome = replace(outcome, note=smart_failed)
         duration, first_time, video_codec, audio_codec = _describe_output(part)
         size = part.stat().st_size
         if progress is not None:
@@ -673,25 +847,49 @@ def cut(
         bytes=size,
         video_codec=video_codec,
         audio_codec=audio_codec,
-        mode=mode,
-        source_start=source_start,
+        mode=outcome.mode,
+        source_start=outcome.source_start,
+        frames_reencoded=outcome.frames_reencoded,
+        frames_copied=outcome.frames_copied,
+        note=outcome.note,
     )
+
+
+def _reset_decoders(
+    container: InputContainer, audio_input: tuple[InputContainer, str | Path] | None
+) -> None:
+    """Forget decoder state from an abandoned attempt (the next one seeks anew)."""
+    containers = [container] + ([audio_input[0]] if audio_input is not None else [])
+    for each in containers:
+        for stream in (*each.streams.video, *each.streams.audio):
+            if stream.codec_context is not None:
+                with contextlib.suppress(av.error.FFmpegError):
+                    stream.codec_context.flush_buffers()
 
 
 def _run(
     container: InputContainer,
+    audio_input: tuple[InputContainer, str | Path] | None,
     source: str | Path,
     part: Path,
     start: float,
     end: float,
     accuracy: Accuracy,
-    progress: ProgressCallback | None,
-) -> tuple[str, float]:
-    """Cut into ``part``; returns (mode, source time of the first frame)."""
+    meter: _Progress,
+    *,
+    smart: bool,
+) -> _Outcome:
+    """Cut into ``part``."""
     where = describe_location(source)
     video, audio = main_streams(container)
     if video is None:
         raise ClipError(NO_VIDEO_STREAM, f"{where} has no video stream to cut")
+    if audio_input is not None:
+        audio = main_streams(audio_input[0])[1]
+        if audio is None:
+            raise ClipError(
+                NOT_MEDIA, f"{describe_location(audio_input[1])} has no audio stream to use"
+            )
     timeline = _timeline(container, video)
     requested_end = end
     end = _check_range(start, end, timeline)
@@ -700,22 +898,24 @@ def _run(
     out = _open_output(part)
     try:
         video_track, audio_track = _tracks(
-            out, video, audio, accuracy, timeline, start_pts, end_pts
+            out, video, audio, accuracy, timeline, start_pts, end_pts, smart=smart
         )
-        streams: list[av.VideoStream | av.AudioStream] = [video]
-        if audio is not None:
-            streams.append(audio)
-        packets = _packets_from_keyframe(container, streams, video, start_pts, timeline)
-        reached_eof = _pump(
-            packets,
-            video,
-            audio,
-            video_track,
-            audio_track,
-            timeline,
-            _Progress(progress, end - start),
-            start,
-        )
+        tagged: Iterator[tuple[bool, av.Packet]]
+        if audio_input is None:
+            streams: list[av.VideoStream | av.AudioStream] = [video]
+            if audio is not None:
+                streams.append(audio)
+            packets = _packets_from_keyframe(container, streams, video, start_pts, timeline)
+            tagged = ((packet.stream.index == video.index, packet) for packet in packets)
+        else:
+            assert audio is not None
+            packets = _packets_from_keyframe(container, [video], video, start_pts, timeline)
+            audio_container, audio_where = audio_input
+            tagged = _interleave(
+                packets,
+                lambda at: _audio_packets(audio_container, audio, at, audio_where),
+            )
+        reached_eof = _pump(tagged, video_track, audio_track, timeline, meter, start)
         video_track.flush()
         if reached_eof and timeline.duration is None and video_track.end_pts is not None:
             # no length in the header: now that we have seen the end, check the range
@@ -735,7 +935,17 @@ def _run(
         with contextlib.suppress(Exception):
             out.close()
         raise
-    return video_track.mode, timeline.seconds(first_pts)
+    mode = video_track.mode
+    note = video_track.note
+    if mode == "smart" and video_track.frames_copied == 0:
+        mode = "reencode"  # nothing could be copied (the clip lies within one GOP, or no IDR)
+    return _Outcome(
+        mode=mode,
+        source_start=timeline.seconds(first_pts),
+        frames_reencoded=video_track.frames_reencoded,
+        frames_copied=video_track.frames_copied,
+        note=note,
+    )
 
 
 def _tracks(
@@ -746,38 +956,141 @@ def _tracks(
     timeline: _Timeline,
     start_pts: int,
     end_pts: int,
+    *,
+    smart: bool,
 ) -> tuple[_VideoTrack, _AudioTrack | None]:
-    """Choose how each stream gets into the clip (copied or re-encoded)."""
+    """Choose how each stream gets into the clip (copied, smart-cut or re-encoded)."""
     video_track: _VideoTrack
+    note: str | None = None
     if accuracy == "keyframe":
         try:
             video_track = _VideoCopy(out, video, timeline, start_pts, end_pts)
         except ValueError:  # a codec MP4 can't carry: an exact re-encode beats failing
             video_track = _VideoReencode(out, video, timeline, start_pts, end_pts)
+            note = f"MP4 can't carry {codec_name(video)} as is: re-encoded to H.264"
     else:
-        video_track = _VideoReencode(out, video, timeline, start_pts, end_pts)
+        try:
+            if not smart:
+                raise SmartCutUnsupported("")
+            video_track = SmartVideo(out, video, timeline, start_pts, end_pts)
+        except (SmartCutUnsupported, ValueError) as exc:
+            video_track = _VideoReencode(out, video, timeline, start_pts, end_pts)
+            if isinstance(exc, SmartCutUnsupported):
+                note = exc.note or None
+            else:
+                note = f"smart cut can't copy {codec_name(video)} into MP4; re-encoded"
+    if note is not None:
+        video_track.note = note
     if audio is None:
         return video_track, None
     end_abs = timeline.absolute(end_pts)
-    if video_track.mode == "copy" and codec_name(audio) in _COPYABLE_AUDIO:
-        return video_track, _AudioCopy(out, audio, end_abs)
+    with contextlib.suppress(ValueError):  # MP4 can't hold it as is: re-encoded below
+        if video_track.mode == "copy" and codec_name(audio) in _COPYABLE_AUDIO:
+            return video_track, _AudioCopy(out, audio, end_abs)
+        # the clip's first frame is shown at start or up to a frame before (not before origin)
+        start_abs = max(
+            timeline.absolute(start_pts) - timeline.frame_s, timeline.absolute(timeline.origin)
+        )
+        if (
+            video_track.mode != "copy"
+            and codec_name(audio) in _EXACT_COPY_AUDIO
+            and _audio_covers(audio, start_abs, end_abs)
+        ):
+            copy = _AudioCopy(out, audio, end_abs, exact=True, margin_s=timeline.frame_s)
+            return video_track, copy
     return video_track, _AudioReencode(out, audio, end_abs, timeline.frame_s)
 
 
+def _audio_covers(audio: av.AudioStream, start_s: float, end_s: float) -> bool:
+    """Whether the audio stream's header says it spans ``[start_s, end_s)`` (container clock).
+
+    Copied packets can't fill a gap; where the audio starts late or ends early (or its span
+    is unknown) it is re-encoded, which pads with silence.
+    """
+    time_base = audio.time_base
+    container = audio.container
+    if time_base is None or audio.start_time is None:
+        return False
+    begin = float(audio.start_time * time_base)
+    if audio.duration:
+        finish = begin + float(audio.duration * time_base)
+    elif container is not None and container.duration:
+        finish = ((container.start_time or 0) + container.duration) / av.time_base
+    else:
+        return False
+    frame_s = 1024 / (audio.sample_rate or 48000)  # an AAC frame: what a copy is exact to
+    return begin <= start_s + frame_s and finish >= end_s - frame_s
+
+
+def _packet_seconds(packet: av.Packet) -> float | None:
+    stamp = packet.dts if packet.dts is not None else packet.pts
+    if stamp is None or packet.time_base is None:
+        return None
+    return float(stamp * packet.time_base)
+
+
+def _audio_packets(
+    container: InputContainer, stream: av.AudioStream, at: float, where: str | Path
+) -> Iterator[av.Packet]:
+    """A separate audio input's packets from about ``at`` (seconds on its clock) on."""
+    try:
+        time_base = stream.time_base or Fraction(1, stream.codec_context.sample_rate or 1)
+        first = stream.start_time or 0
+        target = round(at / time_base)
+        if target > first:
+            container.seek(target, stream=stream, backward=True)
+        for packet in container.demux(stream):
+            if packet.size or packet.dts is not None:
+                yield packet
+    except (av.error.FFmpegError, OSError, EOFError) as exc:
+        raise media_error(exc, where) from exc
+
+
+def _interleave(
+    video_packets: Iterator[av.Packet], open_audio: Callable[[float], Iterator[av.Packet]]
+) -> Iterator[tuple[bool, av.Packet]]:
+    """Video packets and a separate input's audio packets, merged by time (True: video).
+
+    The audio input is opened at the first video packet's time (less a margin): the keyframe
+    the video starts decoding at, so audio is there from the clip's first frame on.
+    """
+    audio: Iterator[av.Packet] | None = None
+    waiting: av.Packet | None = None
+    for packet in video_packets:
+        at = _packet_seconds(packet)
+        if audio is None and at is not None:
+            audio = open_audio(at - AUDIO_PREROLL_S)
+        while audio is not None:
+            if waiting is None:
+                waiting = next(audio, None)
+                if waiting is None:
+                    audio = iter(())  # exhausted: don't open again
+                    break
+            audio_at = _packet_seconds(waiting)
+            if at is not None and audio_at is not None and audio_at > at:
+                break
+            yield False, waiting
+            waiting = None
+        yield True, packet
+    if waiting is not None:
+        yield False, waiting
+    if audio is not None:
+        for packet in audio:
+            yield False, packet
+
+
 def _pump(
-    packets: Iterator[av.Packet],
-    video: av.VideoStream,
-    audio: av.AudioStream | None,
+    tagged: Iterator[tuple[bool, av.Packet]],
     video_track: _VideoTrack,
     audio_track: _AudioTrack | None,
     timeline: _Timeline,
     meter: _Progress,
     start: float,
 ) -> bool:
-    """Feed demuxed packets to the tracks until both are done; True if the input ran out."""
-    for packet in packets:
-        index = packet.stream.index
-        if index == video.index:
+    """Feed demuxed packets (True: video) to the tracks until both are done; True if the input
+    ran out."""
+    for is_video, packet in tagged:
+        if is_video:
             video_track.feed(packet)
             if audio_track is not None and video_track.first_pts is not None:
                 # the clip's zero is the first frame's time, for sound as for picture
@@ -785,7 +1098,7 @@ def _pump(
             position = video_track.position()
             if position is not None:
                 meter.media_time(position - start)
-        elif audio_track is not None and audio is not None and index == audio.index:
+        elif audio_track is not None:
             audio_track.feed(packet)
         if video_track.done and (audio_track is None or audio_track.done):
             return False

@@ -1,9 +1,28 @@
-"""From the URL a user pasted to one media URL that FFmpeg can read with Range requests.
+"""From the URL a user pasted to the media URLs we read, with the headers their host expects.
 
-Users paste page URLs (YouTube, Vimeo, ...) or direct links to files. yt-dlp knows how to turn
-either into the URL of an actual media file plus the HTTP headers its host expects; we ask it
-only for that (no download), and pick a single progressive format (one file, video and, when
-offered, audio together) so that ``cut`` can seek inside it and read only the bytes of the clip.
+Users paste page URLs (YouTube, Vimeo, ...) or direct links to files and manifests. yt-dlp knows
+how to turn either into media URLs plus the HTTP headers the host expects; we ask it only for
+that (no download) and choose formats:
+
+- the best video-only format plus the best audio-only format, when the site offers separate
+  streams (DASH/adaptive, as YouTube does: high resolutions exist only that way);
+- else the best format that has both (progressive, or an HLS variant with audio);
+- else the best video with whatever audio it has;
+
+each no taller than ``max_height`` (the smallest above it when nothing fits), preferring H.264
+and AAC at equal height (what every cutter and browser handles). Formats we can read:
+
+- ``http``/``https``: one file (progressive, or a DASH representation given by ``BaseURL`` +
+  ``SegmentBase``, as YouTube's are): read with bounded Range requests (``http_io``);
+- ``m3u8``/``m3u8_native``: the variant's media playlist URL, read by FFmpeg's hls demuxer
+  through our counted ``io_open``;
+- ``http_dash_segments`` (a DASH representation that is a list of fragments, from a
+  ``SegmentTemplate`` or ``SegmentList``): PyAV's FFmpeg has no dash demuxer (its wheels are
+  built without libxml2), and FFmpeg's would open every representation of the manifest
+  anyway, with no way to say which one we chose. So we write the fragment list yt-dlp parsed
+  as an HLS media playlist (``EXT-X-MAP`` for the init segment, one ``EXTINF`` per fragment)
+  and hand it on as a ``data:`` URL (about 100 bytes per fragment); the hls demuxer reads and
+  seeks it (fMP4 segments), one segment at a time, counted.
 
 Every failure becomes a ``ClipError`` a user can act on: a URL we won't fetch
 (``invalid_source_url``), a host we can't reach (``source_unreachable``), a page without a
@@ -12,25 +31,49 @@ video (``not_media``). yt-dlp's messages are rewritten into plain words.
 
 from __future__ import annotations
 
+import math
 import re
 import socket
 import ssl
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import yt_dlp
 from yt_dlp.networking.exceptions import HTTPError as YtdlpHTTPError
 from yt_dlp.utils import DownloadError, ExtractorError, UnsupportedError
+from yt_dlp.utils import urljoin as ytdlp_urljoin
 
 from clipmaker.errors import INVALID_SOURCE_URL, NOT_MEDIA, SOURCE_UNREACHABLE, ClipError
+from clipmaker.media.http_io import describe_location, hls_data_url
 
-__all__ = ["ResolvedSource", "resolve"]
+__all__ = [
+    "DEFAULT_MAX_HEIGHT",
+    "ResolvedSource",
+    "dash_fragments_playlist",
+    "format_spec",
+    "resolve",
+    "resolved_from_info",
+    "ytdlp_params",
+]
 
-# Progressive (single-file, plain http/https) formats only: "b" is the best format with both
-# video and audio; "bv*" the best with video, with or without audio. HLS/DASH manifests and
-# fragmented formats are excluded because they can't be range-read as one file.
-FORMAT_SPEC = "b[protocol~='^https?$']/bv*[protocol~='^https?$']"
+DEFAULT_MAX_HEIGHT = 1080
+# What we can read: one file over http(s), an HLS playlist, or a DASH fragment list (which we
+# turn into an HLS playlist). Not RTMP, HDS (f4m), Smooth Streaming (ism), websockets...
+_READABLE = "[protocol~='^(https?|m3u8(_native)?|http_dash_segments)$']"
+
+
+def format_spec(max_height: int) -> str:
+    """yt-dlp's format selection: the best format with video (video-only or not) plus the best
+    audio-only format; else the best with both; else video alone. No taller than
+    ``max_height`` first, then anything (``format_sort`` puts the smallest above the cap
+    first). ``resolve`` drops the separate audio when the chosen video carries audio."""
+    cap = f"[height<=?{int(max_height)}]"
+    video, audio, both = f"bv*{_READABLE}", f"ba{_READABLE}", f"b{_READABLE}"
+    return "/".join(
+        [f"{video}{cap}+{audio}", f"{both}{cap}", f"{video}{cap}", f"{video}+{audio}", both, video]
+    )
+
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _PREFIX = re.compile(r"^(?:ERROR:\s*)?(?:\[[\w:.-]+\]\s*)?(?:[\w.-]+:\s+)?")
@@ -44,13 +87,26 @@ _ADVICE = re.compile(
 
 @dataclass(frozen=True)
 class ResolvedSource:
+    """What to read for a user's URL. ``media_url`` is the video input (with audio, unless
+    ``audio_url`` is set): an http(s) URL of a file or an HLS playlist, or a ``data:`` URL of
+    an HLS playlist built from a DASH fragment list. ``http_headers`` go with every request
+    for it (``audio_http_headers`` for the audio input). Open either with
+    ``http_io.make_opener`` (or ``probe``/``open_input``)."""
+
     url: str  # what the user gave
-    media_url: str  # the file FFmpeg should open
+    media_url: str  # the video input FFmpeg should open (see above)
     http_headers: dict[str, str] = field(default_factory=dict)  # send these with every request
     title: str | None = None
     duration: float | None = None  # seconds, when the site says; None for direct links
     extractor: str = "generic"  # yt-dlp's extractor name, e.g. "youtube", "generic"
-    format_id: str | None = None  # yt-dlp's id of the chosen format (for logs)
+    format_id: str | None = None  # yt-dlp's id of the chosen (video) format, for logs
+    audio_url: str | None = None  # a separate audio-only input, when the site splits them
+    audio_http_headers: dict[str, str] = field(default_factory=dict)
+    is_live: bool = False  # a live stream: nothing to range-read (refuse or record it)
+    protocol: str = "https"  # yt-dlp's protocol of the video format: "https", "m3u8_native",
+    #                          "http_dash_segments", ...
+    audio_format_id: str | None = None
+    height: int | None = None  # of the chosen video format, when known
 
 
 class _QuietLogger:
@@ -143,7 +199,8 @@ def _classify(exc: BaseException, url: str, timeout_s: float) -> ClipError:
         if isinstance(cause, ExtractorError) and "Requested format is not available" in str(cause):
             return ClipError(
                 NOT_MEDIA,
-                f"{url} offers no single-file video format (only streaming manifests or audio)",
+                f"{url} offers no video format we can read (only audio, or streaming "
+                "protocols other than HTTP, HLS and DASH)",
             )
     # Anything else yt-dlp reports (private, removed, age-gated, geo-blocked, sign-in
     # required...) means the video can't be had from here.
@@ -163,15 +220,89 @@ def _pick_entry(info: dict[str, Any], url: str) -> dict[str, Any]:
     return info
 
 
-def resolve(url: str, *, timeout_s: float = 30.0) -> ResolvedSource:
-    """Ask yt-dlp which media file ``url`` stands for, without downloading it.
+@dataclass(frozen=True)
+class _Input:
+    url: str
+    headers: dict[str, str]
+    protocol: str
+    format_id: str | None
 
-    Works for any page yt-dlp has an extractor for and for direct links to media files (its
-    "generic" extractor). A direct link to something that is not media (a text file) can still
-    resolve: ``probe``/``cut`` then say ``not_media``.
+
+def _headers(ydl: yt_dlp.YoutubeDL, fmt: dict[str, Any], url: str) -> dict[str, str]:
+    headers = {str(k): str(v) for k, v in (fmt.get("http_headers") or {}).items()}
+    # Sites that need cookies for the media request keep them in yt-dlp's jar, not in
+    # http_headers.
+    cookie = ydl.cookiejar.get_cookie_header(url)
+    if cookie and "Cookie" not in headers:
+        headers["Cookie"] = cookie
+    return headers
+
+
+def _fragment_url(fmt: dict[str, Any], fragment: dict[str, Any]) -> str | None:
+    return fragment.get("url") or ytdlp_urljoin(fmt.get("fragment_base_url"), fragment.get("path"))
+
+
+def _playlist_uri(url: str) -> str:
+    """A URL as a playlist line: no line breaks, no quotes (they end an attribute)."""
+    return quote(url, safe=":/?#[]@!$&'()*+,;=%~-._")
+
+
+def dash_fragments_playlist(
+    fmt: dict[str, Any], *, duration: float | None = None, source: str | None = None
+) -> str:
+    """An HLS media playlist (fMP4) for a DASH format given as a list of fragments.
+
+    yt-dlp puts the initialization segment first, without a duration; media fragments carry
+    theirs (from the SegmentTimeline or the template's duration). Missing durations are
+    estimated from the total; a last fragment that would run past the total is shortened.
     """
-    url = _check_url(url)
-    params: dict[str, Any] = {
+    fragments = [f for f in fmt.get("fragments") or [] if _fragment_url(fmt, f)]
+    init = None
+    if fragments and fragments[0].get("duration") is None and len(fragments) > 1:
+        init, fragments = fragments[0], fragments[1:]
+    if not fragments:
+        raise ClipError(NOT_MEDIA, f"the DASH format {fmt.get('format_id')} lists no fragments")
+    known = [float(f["duration"]) for f in fragments if f.get("duration")]
+    guess = duration / len(fragments) if duration else (sum(known) / len(known) if known else 2.0)
+    durations = [float(f.get("duration") or guess) for f in fragments]
+    if duration and len(durations) > 1 and sum(durations) > duration:
+        durations[-1] = max(0.001, duration - sum(durations[:-1]))
+    lines = ["#EXTM3U", "#EXT-X-VERSION:7"]
+    if source:
+        lines.append(f"# clipmaker-source: {source}")
+    lines += [
+        f"#EXT-X-TARGETDURATION:{max(1, math.ceil(max(durations)))}",
+        "#EXT-X-MEDIA-SEQUENCE:0",
+        "#EXT-X-PLAYLIST-TYPE:VOD",
+        "#EXT-X-INDEPENDENT-SEGMENTS",
+    ]
+    if init is not None:
+        lines.append(f'#EXT-X-MAP:URI="{_playlist_uri(_fragment_url(fmt, init) or "")}"')
+    for fragment, seconds in zip(fragments, durations, strict=True):
+        lines.append(f"#EXTINF:{seconds:.6f},")
+        lines.append(_playlist_uri(_fragment_url(fmt, fragment) or ""))
+    lines.append("#EXT-X-ENDLIST")
+    return "\n".join(lines) + "\n"
+
+
+def _input(ydl: yt_dlp.YoutubeDL, fmt: dict[str, Any], url: str, duration: float | None) -> _Input:
+    protocol = str(fmt.get("protocol") or "https")
+    media_url = fmt.get("url")
+    if protocol == "http_dash_segments" and fmt.get("fragments"):
+        manifest = fmt.get("manifest_url") or media_url or url
+        source = f"DASH format {fmt.get('format_id')} of {describe_location(str(manifest))}"
+        media_url = hls_data_url(dash_fragments_playlist(fmt, duration=duration, source=source))
+        headers = _headers(ydl, fmt, str(fmt.get("fragment_base_url") or manifest))
+    else:
+        if not media_url:
+            raise ClipError(NOT_MEDIA, f"no video found at {url}")
+        headers = _headers(ydl, fmt, media_url)
+    return _Input(str(media_url), headers, protocol, fmt.get("format_id"))
+
+
+def ytdlp_params(max_height: int, timeout_s: float) -> dict[str, Any]:
+    """The options ``resolve`` gives yt-dlp: quiet, no download, our format choice."""
+    return {
         "quiet": True,
         "no_warnings": True,
         "noprogress": True,
@@ -179,32 +310,61 @@ def resolve(url: str, *, timeout_s: float = 30.0) -> ResolvedSource:
         "skip_download": True,
         "noplaylist": True,
         "socket_timeout": timeout_s,
-        "format": FORMAT_SPEC,
+        "format": format_spec(max_height),
+        # under the cap the tallest, else the smallest above it; then H.264 (every cutter and
+        # browser handles it), one-file http(s) over HLS over DASH fragments, then AAC
+        "format_sort": [f"res:{int(max_height)}", "vcodec:h264", "proto", "acodec:aac"],
         "cachedir": False,
     }
+
+
+def resolved_from_info(ydl: yt_dlp.YoutubeDL, info: dict[str, Any], url: str) -> ResolvedSource:
+    """The ``ResolvedSource`` for what yt-dlp extracted (and selected formats in) ``info``."""
+    duration = info.get("duration")
+    duration = float(duration) if isinstance(duration, int | float) else None
+    chosen = info.get("requested_formats") or [info]
+    video_fmt = chosen[0]
+    audio_fmt = chosen[1] if len(chosen) > 1 else None
+    if audio_fmt is not None and video_fmt.get("acodec") not in (None, "none"):
+        audio_fmt = None  # a progressive format won: its own audio will do
+    video = _input(ydl, video_fmt, url, duration)
+    audio = _input(ydl, audio_fmt, url, duration) if audio_fmt is not None else None
+    height = video_fmt.get("height")
+    return ResolvedSource(
+        url=url,
+        media_url=video.url,
+        http_headers=video.headers,
+        title=info.get("title"),
+        duration=duration,
+        extractor=str(info.get("extractor") or info.get("extractor_key") or "generic").lower(),
+        format_id=video.format_id,
+        audio_url=audio.url if audio else None,
+        audio_http_headers=audio.headers if audio else {},
+        is_live=bool(info.get("is_live")) or info.get("live_status") == "is_live",
+        protocol=video.protocol,
+        audio_format_id=audio.format_id if audio else None,
+        height=int(height) if isinstance(height, int | float) else None,
+    )
+
+
+def resolve(
+    url: str, *, max_height: int = DEFAULT_MAX_HEIGHT, timeout_s: float = 30.0
+) -> ResolvedSource:
+    """Ask yt-dlp which media ``url`` stands for, without downloading it.
+
+    Works for any page yt-dlp has an extractor for and for direct links to media files, HLS
+    playlists and DASH manifests (its "generic" extractor). Picks formats no taller than
+    ``max_height`` (see the module doc). A direct link to something that is not media (a text
+    file) can still resolve: ``probe``/``cut`` then say ``not_media``.
+    """
+    url = _check_url(url)
+    if int(max_height) <= 0:
+        raise ClipError(INVALID_SOURCE_URL, f"max_height must be positive, not {max_height}")
     try:
-        with yt_dlp.YoutubeDL(params) as ydl:
+        with yt_dlp.YoutubeDL(ytdlp_params(max_height, timeout_s)) as ydl:
             info = _pick_entry(ydl.extract_info(url, download=False) or {}, url)
-            media_url = info.get("url")
-            if not media_url:
-                raise ClipError(NOT_MEDIA, f"no video found at {url}")
-            headers = {str(k): str(v) for k, v in (info.get("http_headers") or {}).items()}
-            # Sites that need cookies for the media request keep them in yt-dlp's jar,
-            # not in http_headers.
-            cookie = ydl.cookiejar.get_cookie_header(media_url)
-            if cookie and "Cookie" not in headers:
-                headers["Cookie"] = cookie
+            return resolved_from_info(ydl, info, url)
     except ClipError:
         raise
     except (yt_dlp.utils.YoutubeDLError, OSError) as exc:
         raise _classify(exc, url, timeout_s) from exc
-    duration = info.get("duration")
-    return ResolvedSource(
-        url=url,
-        media_url=media_url,
-        http_headers=headers,
-        title=info.get("title"),
-        duration=float(duration) if isinstance(duration, int | float) else None,
-        extractor=str(info.get("extractor") or info.get("extractor_key") or "generic").lower(),
-        format_id=info.get("format_id"),
-    )

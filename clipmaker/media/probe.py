@@ -6,15 +6,16 @@ program can branch on: the URL is unreachable, the bytes are not media at all, o
 that is damaged (a header with no decodable stream, a truncated file).
 
 The same opening and error mapping is used by ``cut`` (``open_input``, ``media_error``), so a
-source fails the same way whichever step meets it first. Network reads go through FFmpeg's own
-http protocol, which issues Range requests when a demuxer seeks, in bounded chunks.
+source fails the same way whichever step meets it first. Network reads go through our own HTTP
+reader (``http_io``): bounded Range requests, every byte counted (pass a ``ByteCounter``), and a
+full download into a temporary directory when the server does not support Range.
 """
 
 from __future__ import annotations
 
 import errno
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -31,11 +32,21 @@ from clipmaker.errors import (
     SOURCE_UNREACHABLE,
     ClipError,
 )
+from clipmaker.media.http_io import (
+    ByteCounter,
+    describe_location,
+    is_playlist_data,
+    is_url,
+    make_opener,
+)
 
 __all__ = [
     "AudioInfo",
+    "check_container",
+    "check_location",
     "codec_name",
     "MediaInfo",
+    "Opener",
     "VideoInfo",
     "describe_location",
     "is_url",
@@ -46,11 +57,8 @@ __all__ = [
 ]
 
 NETWORK_TIMEOUT_S = 30.0
-# Bounded Range requests: some hosts (YouTube) throttle long open-ended reads, and a bounded
-# request caps what a seek wastes; 10 MiB is what yt-dlp uses as its http chunk size.
-HTTP_REQUEST_SIZE = 10 * 1024 * 1024
-_HTTP_PROTOCOLS = "http,https,tcp,tls"  # no file:, no concat: etc. behind a user's URL
-_FILE_PROTOCOLS = "file"
+# Opens a source its own way (``http_io.make_opener``); the container closes on exit.
+Opener = Callable[[], AbstractContextManager[InputContainer]]
 # Demuxers FFmpeg picks for things that are not videos (text art, pictures, subtitles);
 # "not media" is the honest answer for those.
 _NOT_VIDEO_FORMATS = frozenset(
@@ -97,23 +105,12 @@ class MediaInfo:
     audio: AudioInfo | None
 
 
-def is_url(location: str | Path) -> bool:
-    """True for http(s) URLs; anything else is read as a local path."""
-    return isinstance(location, str) and location.lower().startswith(("http://", "https://"))
-
-
-def describe_location(location: str | Path) -> str:
-    """A short, safe name for messages: a URL without its query (signed URLs carry secrets)."""
-    if is_url(location):
-        parts = urlsplit(str(location))
-        path = parts.path if len(parts.path) <= 60 else parts.path[:57] + "..."
-        return f"{parts.scheme}://{parts.netloc}{path}"
-    return str(location)
-
-
-def _check_location(location: str | Path) -> str:
+def check_location(location: str | Path) -> str:
+    """``location`` as a name FFmpeg can open; refuses URLs that are not http(s)."""
     if isinstance(location, Path):
         return str(location)
+    if is_playlist_data(location):
+        return location
     if "://" in location.split("?", 1)[0] and not is_url(location):
         scheme = location.split("://", 1)[0]
         raise ClipError(
@@ -124,30 +121,13 @@ def _check_location(location: str | Path) -> str:
     return location
 
 
-def input_options(
-    location: str | Path, http_headers: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """FFmpeg options for opening ``location``: protocol whitelist, HTTP headers and chunking."""
-    if not is_url(location):
-        return {"protocol_whitelist": _FILE_PROTOCOLS}
-    options = {
-        "protocol_whitelist": _HTTP_PROTOCOLS,
-        "request_size": str(HTTP_REQUEST_SIZE),
-        "reconnect": "1",  # resume a dropped transfer instead of failing the whole cut
-        "reconnect_delay_max": "5",
-    }
-    if http_headers:
-        # FFmpeg's http protocol takes extra headers as one CRLF-terminated block; a
-        # User-Agent in it replaces FFmpeg's own.
-        lines = [f"{k}: {v}" for k, v in http_headers.items() if "\r" not in k + v]
-        lines = [line for line in lines if "\n" not in line]
-        options["headers"] = "".join(line + "\r\n" for line in lines)
-    return options
+def _remote(location: str | Path) -> bool:
+    return is_url(location) or is_playlist_data(location)
 
 
 def _looks_like_media(location: str | Path) -> bool:
     """Whether a local file starts with a known container signature."""
-    if is_url(location):
+    if _remote(location):
         return False
     try:
         with open(location, "rb") as fh:
@@ -174,7 +154,7 @@ def media_error(exc: BaseException, location: str | Path, *, opening: bool = Fal
         return ClipError(SOURCE_UNREACHABLE, f"timed out reading {where}")
     if isinstance(exc, ConnectionError):
         return ClipError(SOURCE_UNREACHABLE, f"could not connect to {where}: {reason}")
-    if isinstance(exc, PermissionError) and is_url(location):
+    if isinstance(exc, PermissionError) and _remote(location):
         # The server answered; FFmpeg refused what the bytes asked it to open (a damaged
         # index pointing at a file or protocol outside the allowed list).
         return ClipError(CORRUPT_MEDIA, f"{where} is damaged and cannot be read ({reason})")
@@ -188,12 +168,22 @@ def media_error(exc: BaseException, location: str | Path, *, opening: bool = Fal
         return ClipError(CORRUPT_MEDIA, f"{where} is damaged and cannot be read ({reason})")
     if isinstance(exc, EOFError):
         return ClipError(CORRUPT_MEDIA, f"{where} ends early: the file looks truncated")
-    if isinstance(exc, OSError) and is_url(location):
+    if isinstance(exc, OSError) and _remote(location):
         # EIO from the network stack covers DNS failures and dropped connections.
         return ClipError(SOURCE_UNREACHABLE, f"could not read {where}: {reason}")
     if isinstance(exc, OSError) and getattr(exc, "errno", None) == errno.EIO:
         return ClipError(SOURCE_UNREACHABLE, f"could not read {where}: {reason}")
     return ClipError(CORRUPT_MEDIA, f"{where} could not be read: {reason}")
+
+
+def check_container(container: InputContainer, location: str | Path) -> None:
+    """Refuse what opened but is not audio or video (text art, pictures, subtitles)."""
+    if container.format.name in _NOT_VIDEO_FORMATS or container.format.name.endswith("_pipe"):
+        raise ClipError(
+            NOT_MEDIA,
+            f"{describe_location(location)} is not a video or audio file "
+            f"(it reads as {container.format.long_name or container.format.name})",
+        )
 
 
 @contextmanager
@@ -202,32 +192,27 @@ def open_input(
     *,
     http_headers: Mapping[str, str] | None = None,
     timeout_s: float = NETWORK_TIMEOUT_S,
+    counter: ByteCounter | None = None,
 ) -> Iterator[InputContainer]:
     """Open a local file or http(s) media URL with PyAV, mapping failures to ``ClipError``.
+
+    URLs are read with bounded Range requests through ``http_io`` (bytes received are added
+    to ``counter`` when given); a server without Range support is downloaded whole into a
+    temporary directory, removed on exit. HLS playlists open with the hls demuxer. Local files
+    are read with FFmpeg's file protocol only.
 
     The container is closed on exit. Errors raised inside the ``with`` body are the caller's
     to map (``media_error``), since only the caller knows what it was doing.
     """
-    name = _check_location(location)
-    try:
-        container = av.open(
-            name,
-            mode="r",
-            options=input_options(location, http_headers),
-            timeout=timeout_s if is_url(location) else None,
-        )
-    except Exception as exc:  # FFmpeg reports everything as FFmpegError subclasses
-        raise media_error(exc, location, opening=True) from exc
-    try:
-        if container.format.name in _NOT_VIDEO_FORMATS or container.format.name.endswith("_pipe"):
-            raise ClipError(
-                NOT_MEDIA,
-                f"{describe_location(location)} is not a video or audio file "
-                f"(it reads as {container.format.long_name or container.format.name})",
-            )
+    check_location(location)
+    opener = make_opener(
+        location,
+        headers=http_headers,
+        counter=counter if counter is not None else ByteCounter(),
+        timeout_s=timeout_s,
+    )
+    with opener, opener() as container:
         yield container
-    finally:
-        container.close()
 
 
 _StreamT = TypeVar("_StreamT", av.VideoStream, av.AudioStream)
@@ -305,21 +290,50 @@ def _end_time(container: InputContainer, stream: av.VideoStream | av.AudioStream
     return end
 
 
+def _opened(
+    source: str | Path | Opener,
+    http_headers: Mapping[str, str] | None,
+    timeout_s: float,
+    counter: ByteCounter | None,
+) -> AbstractContextManager[InputContainer]:
+    if isinstance(source, str | Path):
+        return open_input(source, http_headers=http_headers, timeout_s=timeout_s, counter=counter)
+    return _from_opener(source)
+
+
+@contextmanager
+def _from_opener(opener: Opener) -> Iterator[InputContainer]:
+    with ExitStack() as stack:
+        try:
+            container = stack.enter_context(opener())
+        except ClipError:
+            raise
+        except Exception as exc:
+            where = getattr(opener, "location", "the source")
+            raise media_error(exc, where, opening=True) from exc
+        yield container
+
+
 def probe(
-    location: str | Path,
+    location: str | Path | Opener,
     *,
     http_headers: Mapping[str, str] | None = None,
     timeout_s: float = NETWORK_TIMEOUT_S,
+    counter: ByteCounter | None = None,
 ) -> MediaInfo:
-    """Describe ``location`` (a local path or an http(s) media URL).
+    """Describe ``location``: a local path, an http(s) media URL, or an ``Opener``
+    (``http_io.make_opener``; it has its own headers and counter, so ``http_headers`` and
+    ``counter`` are not used). Probing through the opener the cut will use shares its cache:
+    the header is fetched once.
 
     Proves the source is usable, not just labelled: the first frame of the main stream must
     decode, and the last seconds the header promises must be there (a truncated download
     opens fine but ends early). Raises ``ClipError``: ``not_media``, ``corrupt_media``,
     ``source_unreachable`` or ``invalid_source_url``.
     """
-    with open_input(location, http_headers=http_headers, timeout_s=timeout_s) as container:
-        where = describe_location(location)
+    name = location if isinstance(location, str | Path) else getattr(location, "location", "")
+    with _opened(location, http_headers, timeout_s, counter) as container:
+        where = describe_location(name or "the source")
         try:
             video_stream, audio_stream = main_streams(container)
             main = video_stream or audio_stream
@@ -350,4 +364,4 @@ def probe(
         except ClipError:
             raise
         except Exception as exc:
-            raise media_error(exc, location) from exc
+            raise media_error(exc, name or "the source") from exc

@@ -59,6 +59,7 @@ _INDEX_BITS = 16
 _CHECK_BITS = 4
 _WHITE, _BLACK = 235, 16  # video-range luma
 _CHECK_SALT = 0b1010  # an all-black frame must not read as frame 0
+_VFR_PATTERN = (2, 1, 3, 2)  # frame durations in half-frame ticks, for vfr=True (mean 2)
 
 
 def speech_wav(text: str, path: Path, *, voice: str = "en-us", wpm: int = 150) -> Path:
@@ -176,16 +177,18 @@ def frame_index(frame: av.VideoFrame) -> int:
 
 
 def _codec_options(
-    codec: str, fps: int, gop: int, bframes: bool, crf: int
+    codec: str, fps: int, gop: int, bframes: bool, crf: int, open_gop: bool = False
 ) -> tuple[dict[str, str], str]:
     """Encoder options that put a keyframe exactly every ``gop`` frames, and the pixel format."""
     if codec == "libx264":
         params = f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes={3 if bframes else 0}"
+        if open_gop:
+            params += ":open-gop=1"
         return {"preset": "veryfast", "crf": str(crf), "x264-params": params}, "yuv420p"
     if codec == "libx265":
         params = (
             f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes={3 if bframes else 0}"
-            ":log-level=error:open-gop=0"
+            f":log-level=error:open-gop={int(open_gop)}"
         )
         return {"preset": "ultrafast", "crf": str(crf), "x265-params": params}, "yuv420p"
     if codec == "libvpx-vp9":
@@ -217,13 +220,24 @@ def make_video(
     beeps: Sequence[float] = (),
     crf: int = 23,
     seed: int = 0,
+    open_gop: bool = False,
+    idr_frames: Sequence[int] = (),
+    start_s: float = 0.0,
+    vfr: bool = False,
 ) -> Path:
     """Write an indexed test video to ``path`` and return it.
 
     - Frame ``i`` shows index ``i`` (see ``frame_index``) at ``i / fps`` seconds (plus the
       container's own offset: MPEG-TS starts its clock at 1.4 s).
     - A keyframe every ``gop_s`` seconds exactly (scene-cut detection off), closed GOPs;
-      ``bframes`` toggles B-frames (H.264/H.265).
+      ``bframes`` toggles B-frames (H.264/H.265). ``open_gop`` (x264/x265): keyframes after the
+      first are open-GOP I-frames (not IDR) whose leading B-frames reference the previous GOP;
+      ``idr_frames`` (x264) forces IDR pictures (clean entry points) at those frame indices.
+    - ``start_s``: every timestamp (video and audio) is shifted by this much, so the file's
+      first frame is at ``start_s`` (as in a recording cut from a live stream).
+    - ``vfr``: variable frame rate; frame ``i`` lasts ``_VFR_PATTERN[i % 4] / (2 * fps)``
+      seconds (the mean rate is still ``fps``; keyframes every ``gop_s * fps`` frames). Read the
+      times back with ``frame_indices``.
     - Audio (``audio=True``): 48 kHz stereo, a quiet 220 Hz tone, ``speech`` as (seconds, text)
       spoken by espeak-ng from that time, and 40 ms 1 kHz ``beeps`` starting at the given times.
     - Container by suffix: ``.mp4`` (``faststart`` moves the index to the front), ``.mkv``,
@@ -234,6 +248,15 @@ def make_video(
     width, height = size
     n_frames = round(duration_s * fps)
     gop = max(1, round(gop_s * fps))
+    # video clock: 1/fps ticks, or half-frame ticks for VFR; audio: samples; both offset
+    ticks_per_frame = 2 if vfr else 1
+    video_tb = Fraction(1, fps * ticks_per_frame)
+    frame_at = [0]
+    for i in range(n_frames):
+        step = _VFR_PATTERN[i % len(_VFR_PATTERN)] if vfr else ticks_per_frame
+        frame_at.append(frame_at[-1] + step)
+    video_offset = round(start_s / video_tb)
+    audio_offset = round(start_s * AUDIO_RATE)
     rng = np.random.default_rng(seed)
     container_options = (
         {"movflags": "+faststart"}
@@ -247,10 +270,13 @@ def make_video(
         else {}
     )
     with av.open(str(path), "w", container_options=container_options) as out:
-        options, pix_fmt = _codec_options(video_codec, fps, gop, bframes, crf)
+        options, pix_fmt = _codec_options(video_codec, fps, gop, bframes, crf, open_gop)
+        forced_idr = frozenset(idr_frames)
+        if forced_idr:
+            options["forced-idr"] = "1"  # libx264: a frame typed I becomes an IDR
         vstream = out.add_stream(video_codec, rate=fps, options=options)
         vstream.width, vstream.height, vstream.pix_fmt = width, height, pix_fmt
-        vstream.codec_context.time_base = Fraction(1, fps)
+        vstream.codec_context.time_base = video_tb
         astream = None
         if audio:
             astream = out.add_stream(audio_codec, rate=AUDIO_RATE)
@@ -264,7 +290,7 @@ def make_video(
             workdir = path.parent / f".{path.name}.speech"
             workdir.mkdir(exist_ok=True)
             try:
-                samples = _soundtrack(n_frames / fps, speech, beeps, workdir)
+                samples = _soundtrack(float(frame_at[-1] * video_tb), speech, beeps, workdir)
             finally:
                 shutil.rmtree(workdir, ignore_errors=True)
             resampler = av.AudioResampler(
@@ -284,7 +310,7 @@ def make_video(
                     np.stack([chunk, chunk]), format="fltp", layout="stereo"
                 )
                 frame.sample_rate = AUDIO_RATE
-                frame.pts = audio_pos
+                frame.pts = audio_offset + audio_pos
                 frame.time_base = Fraction(1, AUDIO_RATE)
                 audio_pos += len(chunk)
                 for resampled in resampler.resample(frame):
@@ -294,11 +320,13 @@ def make_video(
             y = _draw(i, width, height, rng)
             chroma = np.full((height // 2, width), 128, dtype=np.uint8)
             frame = av.VideoFrame.from_ndarray(np.concatenate([y, chroma]), format="yuv420p")
-            frame.pts = i
-            frame.time_base = Fraction(1, fps)
+            if i in forced_idr:
+                frame.pict_type = av.video.frame.PictureType.I
+            frame.pts = video_offset + frame_at[i]
+            frame.time_base = video_tb
             out.mux(vstream.encode(frame))
             if samples is not None:
-                push_audio(min(len(samples), round((i + 1) * AUDIO_RATE / fps)))
+                push_audio(min(len(samples), round(frame_at[i + 1] * video_tb * AUDIO_RATE)))
         out.mux(vstream.encode(None))
         if samples is not None and resampler is not None and astream is not None:
             push_audio(len(samples))

@@ -202,3 +202,63 @@ def source_no_duration(media_dir: Path, source_webm: Path) -> Path:
         check=True,
     )
     return path
+
+
+# Sources for the smart cut: each an awkward kind of H.264 (or another codec), 12 s or less,
+# with beeps at known times so sync can be checked after a cut.
+SMART_BEEPS = (3.0, 7.5)
+
+
+@pytest.fixture(scope="session")
+def source_open_gop(media_dir: Path) -> Path:
+    """12 s H.264 with open GOPs (x264 open-gop: keyframes every 2 s are non-IDR I-frames whose
+    leading B-frames reference the previous GOP) and a single IDR, at 6 s (frame 150)."""
+    return make_video(
+        media_dir / "open-gop.mp4",
+        duration_s=12,
+        fps=FPS,
+        gop_s=GOP_S,
+        open_gop=True,
+        idr_frames=(150,),
+        beeps=SMART_BEEPS,
+    )
+
+
+@pytest.fixture(scope="session")
+def source_hevc(media_dir: Path) -> Path:
+    """10 s HEVC (x265) with B-frames and AAC in MP4: no smart cut, a full re-encode."""
+    return make_video(
+        media_dir / "hevc.mp4", duration_s=10, fps=FPS, video_codec="libx265", beeps=SMART_BEEPS
+    )
+
+
+@pytest.fixture(scope="session")
+def source_moov_at_end(media_dir: Path) -> Path:
+    """12 s H.264/AAC MP4 with its index (moov) after the media data, as cameras write it."""
+    return make_video(
+        media_dir / "moov-at-end.mp4", duration_s=12, fps=FPS, faststart=False, beeps=SMART_BEEPS
+    )
+
+
+@pytest.fixture(scope="session")
+def source_offset(media_dir: Path) -> Path:
+    """12 s H.264/AAC MP4 whose clock starts at 10 s (a piece of a live recording)."""
+    return make_video(
+        media_dir / "offset.mp4", duration_s=12, fps=FPS, start_s=10.0, beeps=SMART_BEEPS
+    )
+
+
+@pytest.fixture(scope="session")
+def source_vfr(media_dir: Path) -> Path:
+    """12 s H.264/AAC with a variable frame rate (frames last 20, 40 or 60 ms)."""
+    return make_video(media_dir / "vfr.mp4", duration_s=12, fps=FPS, vfr=True, beeps=SMART_BEEPS)
+
+
+@pytest.fixture(scope="session")
+def dash_pair(media_dir: Path, source_20s: Path) -> tuple[Path, Path]:
+    """The 20 s source split DASH-style: a video-only MP4 and an audio-only M4A."""
+    video, audio = media_dir / "dash-video.mp4", media_dir / "dash-audio.m4a"
+    ffmpeg = ["ffmpeg", "-loglevel", "error", "-y", "-i", str(source_20s), "-c", "copy"]
+    subprocess.run([*ffmpeg, "-an", str(video)], check=True)
+    subprocess.run([*ffmpeg, "-vn", str(audio)], check=True)
+    return video, audio

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 
@@ -10,7 +11,9 @@ import pytest
 
 from clipmaker.errors import ClipError
 from clipmaker.media import AudioInfo, MediaInfo, VideoInfo, probe
-from tests.support.http_server import MediaServer
+from clipmaker.media.http_io import ByteCounter, make_opener
+from tests.support.http_server import MediaServer, serve_directory
+from tests.support.streaming import make_hls
 
 
 def test_probe_describes_an_mp4(source_20s: Path) -> None:
@@ -119,3 +122,56 @@ def test_signed_url_secrets_stay_out_of_messages(server: MediaServer) -> None:
     with pytest.raises(ClipError) as caught:
         probe(server.url("nope.mp4") + "?signature=s3cr3t")
     assert "s3cr3t" not in caught.value.message
+
+
+def test_probe_over_http_counts_what_it_reads(server: MediaServer, source_60s: Path) -> None:
+    """A long moov-at-front MP4: the header, the first frames and the tail, nothing else."""
+    counter = ByteCounter()
+    size = source_60s.stat().st_size
+    info = probe(server.url(source_60s.name), counter=counter)
+    assert info.duration == pytest.approx(60.0, abs=0.05)
+    assert counter.total == server.bytes_sent
+    assert counter.total < 0.2 * size, f"read {counter.total} of {size} bytes"
+    assert all(r.status == 206 and re.match(r"^bytes=\d+-\d+$", r.range) for r in server.requests)
+
+
+def test_probe_of_a_server_without_range_support(media_dir: Path, source_20s: Path) -> None:
+    counter = ByteCounter()
+    with serve_directory(media_dir, ranges=False) as plain:
+        info = probe(plain.url(source_20s.name), counter=counter)
+        sent = plain.bytes_sent
+    assert info.duration == pytest.approx(20.0, abs=0.05)
+    assert source_20s.stat().st_size <= counter.total <= sent  # downloaded whole, then read
+
+
+def test_probe_of_an_hls_playlist(server: MediaServer, media_dir: Path, source_20s: Path) -> None:
+    playlist = make_hls(source_20s, media_dir / "hls")
+    counter = ByteCounter()
+    info = probe(server.url(f"hls/{playlist.name}"), counter=counter)
+    assert info.format_name == "hls"
+    assert info.duration == pytest.approx(20.0, abs=0.1)
+    assert info.video is not None and info.video.height == 240
+    assert info.audio is not None
+    assert counter.total == server.bytes_sent
+
+
+def test_probe_of_an_http_500(server: MediaServer, source_20s: Path) -> None:
+    server.fail(source_20s.name, 500)
+    with pytest.raises(ClipError, match="500") as caught:
+        probe(server.url(source_20s.name))
+    assert caught.value.code == "source_unreachable"
+
+
+def test_probe_through_the_cut_s_opener_fetches_the_header_once(
+    server: MediaServer, source_60s: Path
+) -> None:
+    counter = ByteCounter()
+    with make_opener(server.url(source_60s.name), counter=counter) as opener:
+        info = probe(opener)
+        assert info.duration == pytest.approx(60.0, abs=0.05)
+        assert opener.fetch_path == "range"
+        probed = counter.total
+        with opener() as container:  # what the cut does next: open again, read the header
+            assert container.streams.video
+        assert counter.total == probed  # from the cache
+    assert counter.total == server.bytes_sent

@@ -108,3 +108,47 @@ def test_server_without_ranges_sends_everything(tmp_path: Path) -> None:
         assert (response.status, body) == (200, data)
         assert response.getheader("Accept-Ranges") is None
         assert server.bytes_sent == len(data)
+
+
+def _keyframes(path: Path) -> list[tuple[int, bool, bool]]:
+    """(frame number, IDR, has leading frames) of each keyframe, in decode order."""
+    from clipmaker.media.h264 import AvcConfig, nal_type
+
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        config = AvcConfig.from_extradata(video.codec_context.extradata)
+        packets = [p for p in container.demux(video) if p.size]
+        step = 1 / FPS
+        result = []
+        for n, packet in enumerate(packets):
+            if not packet.is_keyframe:
+                continue
+            idr = any(nal_type(nal) == 5 for nal in config.split(bytes(packet)))
+            later = packets[n + 1 : n + 4]
+            leading = any(p.pts < packet.pts for p in later)
+            result.append((round(float(packet.pts * packet.time_base) / step), idr, leading))
+        return result
+
+
+def test_open_gop_source(source_open_gop: Path) -> None:
+    keyframes = _keyframes(source_open_gop)
+    assert [k for k, _, _ in keyframes] == [0, 50, 100, 150, 200, 250]
+    assert [k for k, idr, _ in keyframes if idr] == [0, 150]  # the rest are open-GOP I-frames
+    assert any(leading for _, idr, leading in keyframes if not idr)
+    assert [i for i, _ in frame_indices(source_open_gop)] == list(range(12 * FPS))
+
+
+def test_source_with_a_later_start(source_offset: Path) -> None:
+    frames = frame_indices(source_offset)
+    assert frames[0] == (0, pytest.approx(10.0))
+    assert frames[-1] == (12 * FPS - 1, pytest.approx(10.0 + (12 * FPS - 1) / FPS))
+    assert beep_times(source_offset) == [pytest.approx(10.0 + b, abs=0.002) for b in (3.0, 7.5)]
+
+
+def test_variable_frame_rate_source(source_vfr: Path) -> None:
+    frames = frame_indices(source_vfr)
+    assert [i for i, _ in frames] == list(range(12 * FPS))
+    steps = {round(b[1] - a[1], 3) for a, b in zip(frames, frames[1:], strict=False)}
+    assert steps == {0.02, 0.04, 0.06}
+    assert frames[-1][1] == pytest.approx(12.0 - 0.04, abs=0.03)  # the mean rate is FPS
+    assert beep_times(source_vfr) == [pytest.approx(b, abs=0.002) for b in (3.0, 7.5)]

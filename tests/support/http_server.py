@@ -15,6 +15,10 @@ the file, only for what the kernel accepted before it left.
 ``ranges=False`` makes a server that ignores Range (always 200 with the whole body), like some
 simple hosts. ``server.requests`` records each request (method, path, Range header, status,
 and the request headers, so a test can check that e.g. a User-Agent made it to the server).
+
+Faults on demand: ``server.fail(name, 500)`` answers every request for ``name`` with that status;
+``server.drop_after(name, n)`` makes the next response for ``name`` hang up after ``n`` body
+bytes (a dropped connection).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import mimetypes
 import re
 import socket
+import sys
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -48,6 +53,9 @@ _TYPES = {
     ".htm": "text/html; charset=utf-8",
     ".txt": "text/plain; charset=utf-8",
     ".json": "application/json",
+    ".mpd": "application/dash+xml",
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".m4s": "video/iso.segment",
 }
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -71,6 +79,8 @@ class MediaServer:
         self._bytes_sent = 0
         self._sending = 0  # responses whose body is being written right now
         self._requests: list[RequestRecord] = []
+        self._failures: dict[str, int] = {}
+        self._drops: dict[str, list[int]] = {}
         self._httpd: ThreadingHTTPServer | None = None
 
     @property
@@ -105,9 +115,33 @@ class MediaServer:
             return list(self._requests)
 
     def reset_counts(self) -> None:
+        """Zero the counters, once responses still being written (to a client that left,
+        say) are done, so they are not charged to what comes next."""
         with self._lock:
+            self._lock.wait_for(lambda: self._sending == 0, timeout=5)
             self._bytes_sent = 0
             self._requests.clear()
+            self._failures.clear()
+            self._drops.clear()
+
+    def fail(self, name: str, status: int) -> None:
+        """Answer every request for ``name`` with ``status`` (until ``reset_counts``)."""
+        with self._lock:
+            self._failures[name.lstrip("/")] = status
+
+    def drop_after(self, name: str, n_bytes: int) -> None:
+        """Hang up the next response for ``name`` after ``n_bytes`` of its body."""
+        with self._lock:
+            self._drops.setdefault(name.lstrip("/"), []).append(n_bytes)
+
+    def _failure(self, rel: str) -> int | None:
+        with self._lock:
+            return self._failures.get(rel)
+
+    def _drop(self, rel: str) -> int | None:
+        with self._lock:
+            pending = self._drops.get(rel)
+            return pending.pop(0) if pending else None
 
     def _count(self, n: int) -> None:
         with self._lock:
@@ -147,6 +181,10 @@ def _handler(server: MediaServer) -> type[BaseHTTPRequestHandler]:
         def _serve(self, *, body: bool) -> None:
             range_header = self.headers.get("Range")
             rel = unquote(urlsplit(self.path).path).lstrip("/")
+            failure = server._failure(rel)
+            if failure is not None:
+                self._status_only(failure, range_header)
+                return
             target = (server.root / rel).resolve()
             if not target.is_relative_to(server.root) or not target.is_file():
                 self._status_only(404, range_header)
@@ -167,12 +205,19 @@ def _handler(server: MediaServer) -> type[BaseHTTPRequestHandler]:
             self._record(range_header, status)
             server._begin_body()  # before the client can see any byte of this response
             try:
-                self._send_file(target, status, first, last, size, body)
+                self._send_file(target, status, first, last, size, body, server._drop(rel))
             finally:
                 server._end_body()
 
         def _send_file(
-            self, target: Path, status: int, first: int, last: int, size: int, body: bool
+            self,
+            target: Path,
+            status: int,
+            first: int,
+            last: int,
+            size: int,
+            body: bool,
+            drop_after: int | None = None,
         ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", _content_type(target))
@@ -188,6 +233,9 @@ def _handler(server: MediaServer) -> type[BaseHTTPRequestHandler]:
                 with target.open("rb") as fh:
                     fh.seek(first)
                     remaining = last - first + 1
+                    if drop_after is not None:
+                        remaining = min(remaining, drop_after)
+                        self.close_connection = True  # hang up mid-body
                     while remaining > 0:
                         chunk = fh.read(min(_CHUNK, remaining))
                         if not chunk:
@@ -241,11 +289,18 @@ def _content_type(path: Path) -> str:
     return guessed or "application/octet-stream"
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a client hung up on a kept-alive connection: normal
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 @contextmanager
 def serve_directory(root: Path, *, ranges: bool = True) -> Iterator[MediaServer]:
     """Serve ``root`` on 127.0.0.1 at a free port for the duration of the ``with`` block."""
     server = MediaServer(root, ranges)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(server))
+    httpd = _QuietServer(("127.0.0.1", 0), _handler(server))
     httpd.daemon_threads = True
     server._httpd = httpd
     thread = threading.Thread(target=httpd.serve_forever, name="media-http", daemon=True)
