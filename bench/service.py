@@ -8,6 +8,7 @@ sizes are tuned for this machine's cores (see ``pool_settings``).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -30,11 +31,14 @@ def pool_settings() -> dict[str, Any]:
     oversubscribing them. More cores: one media worker per two cores.
     """
     cores = os.cpu_count() or 2
-    return {
+    pools: dict[str, Any] = {
         "media_workers": max(1, cores // 2),
         "jobs_per_media_worker": 2,
         "asr_workers": 1,
     }
+    # for experiments: BENCH_POOLS='{"asr_workers": 2, "whisper_cpu_threads": 1}'
+    pools.update(json.loads(os.environ.get("BENCH_POOLS") or "{}"))
+    return pools
 
 
 @dataclass

@@ -11,13 +11,14 @@ Every failure caused by the input is a ``ClipError`` with a code from ``clipmake
 
 from clipmaker.media.cut import Accuracy, CutResult, ProgressCallback, cut
 from clipmaker.media.fetch import ResolvedSource, resolve
-from clipmaker.media.probe import AudioInfo, MediaInfo, VideoInfo, probe
+from clipmaker.media.probe import AudioInfo, MediaInfo, Opener, VideoInfo, probe
 
 __all__ = [
     "Accuracy",
     "AudioInfo",
     "CutResult",
     "MediaInfo",
+    "Opener",
     "ProgressCallback",
     "ResolvedSource",
     "VideoInfo",

@@ -7,9 +7,14 @@ Two accuracies, because users want two different things:
   GOPs at the edges are decoded and re-encoded, with settings matched to the source, and every
   whole GOP in between is copied bit for bit (``CutResult.mode == "smart"``). Other codecs, and
   H.264 that can't be spliced safely, are decoded from the keyframe before ``start`` and wholly
-  re-encoded to H.264 (``"reencode"``; ``CutResult.note`` says why). Audio is decoded, trimmed to
-  the sample at the clip's first frame and re-encoded (AAC) either way, so picture and sound
-  share one zero, to the sample, with no gap at the joints.
+  re-encoded to H.264 (``"reencode"``; ``CutResult.note`` says why). The clip's zero is its
+  first frame's time, for sound as for picture. AAC audio that spans the clip is copied packet
+  for packet from one packet before the zero (pre-roll) to the video's end; the MP4 edit list
+  starts playback at the zero and ends it with the picture, to the sample, as it does for
+  encoder priming (a player that ignores edit lists is off by less than one AAC frame at each
+  end, 21 ms at 48 kHz). Other audio (or AAC that starts late or ends early)
+  is decoded, trimmed to the sample at the zero, padded where missing and re-encoded to AAC.
+  Either way audio is one continuous stream: no gap at the video's joints.
 - ``"keyframe"``: a pure stream copy (no decoding, bit-identical packets) from the keyframe at or
   before ``start``: fast and lossless, but the clip may begin up to one GOP early.
 
@@ -37,7 +42,6 @@ import math
 import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from itertools import chain
@@ -59,6 +63,7 @@ from clipmaker.errors import (
 )
 from clipmaker.media.probe import (
     NETWORK_TIMEOUT_S,
+    Opener,
     codec_name,
     describe_location,
     main_streams,
@@ -71,9 +76,6 @@ __all__ = ["Accuracy", "CutResult", "Opener", "ProgressCallback", "cut"]
 
 Accuracy = Literal["frame", "keyframe"]
 ProgressCallback = Callable[[float], None]
-# Opens an input its own way (e.g. through a byte reader that counts what the network carried);
-# the container is closed when the context manager exits.
-Opener = Callable[[], AbstractContextManager[InputContainer]]
 
 VIDEO_CODEC = "libx264"
 VIDEO_PRESET = "veryfast"
@@ -518,8 +520,8 @@ class _AudioCopy:
     AAC frame only decodes right after the one before it), so the first packets have negative
     times and the MP4 edit list tells players to start at 0, to the sample, as it does for an
     encoder's priming. At the end, packets are kept while they start before the video's real
-    end (up to ``margin_s`` after ``end_s``), so sound lasts as long as picture, to within one
-    packet.
+    end (up to ``margin_s`` after ``end_s``), and the last one's duration is cut to that end, so
+    the track (and its edit list) lasts exactly as long as the picture.
     """
 
     def __init__(
@@ -542,6 +544,7 @@ class _AudioCopy:
         self._waiting: list[av.Packet] = []
         self._preroll: av.Packet | None = None
         self._held: list[av.Packet] = []
+        self._last: av.Packet | None = None  # exact: written once the next one comes
         self._time_base = source.time_base or Fraction(1, source.codec_context.sample_rate or 1)
         self.done = False
 
@@ -577,6 +580,13 @@ class _AudioCopy:
         self._write(packet)
 
     def _write(self, packet: av.Packet) -> None:
+        if self._exact:  # hold the latest packet back: the clip's end may cut it short
+            packet, self._last = self._last, packet
+            if packet is None:
+                return
+        self._mux(packet)
+
+    def _mux(self, packet: av.Packet) -> None:
         assert packet.pts is not None and self._zero_pts is not None
         shift = self._zero_pts
         packet.pts -= shift
@@ -591,6 +601,12 @@ class _AudioCopy:
             for packet in self._held:
                 if packet.pts is not None and packet.pts < limit:
                     self._write(packet)
+            last, self._last = self._last, None
+            if last is not None and last.pts is not None:
+                # the edit list ends the track here: sound stops with the picture, to the sample
+                if last.duration:
+                    last.duration = max(1, min(last.duration, limit - last.pts))
+                self._mux(last)
         self._held.clear()
         self.done = True
 

@@ -15,10 +15,12 @@ The clip is three segments on one timeline, each closed in display order:
   prefix (in decode order) whose frames are all shown before the rest is copied too; the
   frames after it (B-frames that need a picture past the end, usually a few) are decoded and
   re-encoded as a tail. When the range ends on a GOP boundary nothing is re-encoded there.
-- Parameter sets: our encoders write SPS/PPS with an id the source does not use, and the
-  track's single ``avcC`` sample entry carries both the source's sets and ours, so every slice,
-  re-encoded or copied, finds its own. Each segment starts with an IDR, where H.264 allows the
-  active SPS to change.
+- Parameter sets: our encoders write SPS/PPS with an id the source does not use (the next one
+  after the source's), and the track's single ``avcC`` sample entry (``avc1``) carries both the
+  source's sets and ours, by ascending id, so every slice, re-encoded or copied, finds its own.
+  Ours are also repeated in-band before each of our IDR pictures (identical to the avcC's), for
+  decoders that only take an avcC's first set. Copied packets are left untouched. Each segment
+  starts with an IDR, where H.264 allows the active SPS to change.
 - Timestamps: pts are the source's minus the first frame's; dts are recomputed for the whole
   track as "the pts shown R frames earlier" (R = the deepest frame reordering of any part), so
   they increase strictly across the joints and never pass a pts.
@@ -47,6 +49,7 @@ from clipmaker.media.h264 import (
     NAL_SPS,
     AvcConfig,
     BitstreamError,
+    Sps,
     join_avcc,
     nal_type,
     parse_pps_ids,
@@ -148,10 +151,12 @@ class _Writer:
 
 
 class _Encode:
-    """One libx264 run: frames in display order in, AVCC packets (no parameter sets) out.
+    """One libx264 run: frames in display order in, AVCC packets out.
 
     Holds one frame back, so each frame's duration (until the next one) is known when it is
-    encoded and the last one can last until the clip's end.
+    encoded and the last one can last until the clip's end. Our SPS/PPS are in the track's
+    avcC and, repeated in-band, before each of our IDR pictures: a decoder that only takes the
+    first parameter set of an avcC (the source's) still finds ours.
     """
 
     def __init__(
@@ -162,8 +167,10 @@ class _Encode:
         time_base: Fraction,
         length_size: int,
         ticks: int,
+        headers: list[bytes],
     ) -> None:
         self._ctx = ctx
+        self._headers = headers
         self._writer = writer
         self._zero = zero
         self._time_base = time_base
@@ -193,13 +200,19 @@ class _Encode:
         pts = frame.pts - self._zero
         self._writer.show(pts)
         self._durations[pts] = duration
+        if (frame.width, frame.height) != (self._ctx.width, self._ctx.height):
+            raise SmartCutFailed("the source changes its frame size; re-encoded")
         if frame.format.name != self._ctx.pix_fmt:
             frame = frame.reformat(format=self._ctx.pix_fmt)
         frame.pts = pts
         frame.time_base = self._time_base
         frame.pict_type = av.video.frame.PictureType.NONE  # else libx264 copies source types
         self.count += 1
-        self._write(self._ctx.encode(frame))
+        try:
+            packets = self._ctx.encode(frame)
+        except av.error.FFmpegError as exc:
+            raise SmartCutFailed(f"libx264 failed on a frame ({exc}); re-encoded") from exc
+        self._write(packets)
 
     def _write(self, packets: list[av.Packet]) -> None:
         for packet in packets:
@@ -207,8 +220,10 @@ class _Encode:
             nals = [
                 nal
                 for nal in split_annexb(bytes(packet))
-                if nal_type(nal) not in (NAL_SPS, NAL_PPS, NAL_AUD)  # they are in the avcC
+                if nal_type(nal) not in (NAL_SPS, NAL_PPS, NAL_AUD)
             ]
+            if any(nal_type(nal) == NAL_IDR for nal in nals):
+                nals = self._headers + nals
             self._writer.write(
                 join_avcc(nals, self._length_size),
                 packet.pts,
@@ -260,7 +275,8 @@ class SmartVideo:
         free = [i for i in range(32) if i not in used]
         if not free:
             raise SmartCutUnsupported("the source uses every parameter set id; re-encoded")
-        self._our_id = free[0]
+        # after the source's ids if we can: the avcC lists sets by ascending id, theirs first
+        self._our_id = max(used) + 1 if max(used) < 31 else free[0]
         # Reordering: what the source declares (or FFmpeg measured), and what we may use.
         declared = first.max_num_reorder_frames
         if declared is None:
@@ -277,13 +293,14 @@ class SmartVideo:
         self._head_ctx = self._open_encoder()
         ours = AvcConfig.from_extradata(self._head_ctx.extradata)
         self._our_params = (ours.sps, ours.pps)
+        self._headers = ours.sps + ours.pps
         combined = AvcConfig(
             profile=max(self._config.profile, ours.profile),
             compatibility=self._config.compatibility & ours.compatibility,
             level=max(self._config.level, ours.level),
             length_size=self._length_size,
-            sps=self._config.sps + ours.sps,
-            pps=self._config.pps + ours.pps,
+            sps=sorted(self._config.sps + ours.sps, key=lambda nal: parse_sps(nal).id),
+            pps=sorted(self._config.pps + ours.pps, key=lambda nal: parse_pps_ids(nal)[0]),
             tail=self._config.tail or self._config.high_tail(),
         )
         self._stream = out.add_stream_from_template(source)  # ValueError if MP4 can't hold it
@@ -311,7 +328,7 @@ class SmartVideo:
 
     # -- setup -------------------------------------------------------------------------------
 
-    def _encoder_options(self, sps, source: av.VideoStream) -> dict[str, str]:  # noqa: ANN001
+    def _encoder_options(self, sps: Sps, source: av.VideoStream) -> dict[str, str]:
         rate = _frame_rate(source) or Fraction(25)
         params = [
             f"sps-id={self._our_id}",
@@ -491,6 +508,7 @@ class SmartVideo:
                 self._time_base,
                 self._length_size,
                 self._ticks,
+                self._headers,
             )
         self._head.add(frame)
         self._last_shown = frame.pts
@@ -621,25 +639,30 @@ class SmartVideo:
         packets = list(gop)
         if any(p.pts < gop[0].pts for p in rest) or not self._is_idr(gop[0]):
             packets = self._previous + packets  # leading frames of an open GOP need the last
-        frames: list[av.VideoFrame] = []
-        for packet in packets:
-            frames.extend(self._decoder.decode(packet))
-        frames.extend(self._drain_decoder())
-        keep = sorted(
-            (f for f in frames if f.pts is not None and begin <= f.pts < self._end),
-            key=lambda f: f.pts,
-        )
+        keep: list[av.VideoFrame] = []  # only the tail's frames: a GOP of 4K frames is big
+        try:
+            for packet in packets:
+                keep.extend(self._tail_frames(self._decoder.decode(packet), begin))
+        except av.error.InvalidDataError as exc:
+            raise SmartCutFailed("the last GOP did not decode cleanly; re-encoded") from exc
+        keep.extend(self._tail_frames(self._drain_decoder(), begin))
+        keep.sort(key=lambda f: f.pts)
         if [f.pts for f in keep] != sorted(p.pts for p in rest):
             raise SmartCutFailed("the frames before the end did not decode cleanly; re-encoded")
+        self._fix_reorder()
         ctx = self._open_encoder()
-        if (
-            AvcConfig.from_extradata(ctx.extradata).sps,
-            AvcConfig.from_extradata(ctx.extradata).pps,
-        ) != self._our_params:
+        again = AvcConfig.from_extradata(ctx.extradata)
+        if (again.sps, again.pps) != self._our_params:
             raise SmartCutFailed("the tail encoder's parameter sets differ; re-encoded")
         assert self.first_pts is not None
         tail = _Encode(
-            ctx, self._writer, self.first_pts, self._time_base, self._length_size, self._ticks
+            ctx,
+            self._writer,
+            self.first_pts,
+            self._time_base,
+            self._length_size,
+            self._ticks,
+            self._headers,
         )
         for frame in keep:
             tail.add(frame)
@@ -648,6 +671,9 @@ class SmartVideo:
         self.end_pts = self._clip_end()
         tail.finish(self.end_pts)
         self.frames_reencoded += tail.count
+
+    def _tail_frames(self, frames: list[av.VideoFrame], begin: int) -> list[av.VideoFrame]:
+        return [f for f in frames if f.pts is not None and begin <= f.pts < self._end]
 
     # -- bookkeeping -------------------------------------------------------------------------
 
@@ -687,7 +713,7 @@ def _closed_prefix(pts_in_decode_order: Sequence[int], end: int) -> int:
     return best
 
 
-def _source_parameters(source: av.VideoStream) -> tuple[AvcConfig, list]:
+def _source_parameters(source: av.VideoStream) -> tuple[AvcConfig, list[Sps]]:
     name = source.codec_context.codec.canonical_name
     if name != "h264":
         raise SmartCutUnsupported(f"smart cut supports H.264 only; {name} was re-encoded")
@@ -706,7 +732,7 @@ def _source_parameters(source: av.VideoStream) -> tuple[AvcConfig, list]:
     return config, params
 
 
-def _pixel_format(source: av.VideoStream, sps) -> str:  # noqa: ANN001
+def _pixel_format(source: av.VideoStream, sps: Sps) -> str:
     pix_fmt = source.codec_context.pix_fmt
     if pix_fmt is None:
         chroma = {0: "gray", 1: "yuv420p", 2: "yuv422p", 3: "yuv444p"}[sps.chroma_format_idc]

@@ -381,9 +381,14 @@ def test_the_track_holds_both_parameter_sets(source_20s: Path, tmp_path: Path) -
     assert (ours[0].width, ours[0].height) == (source_sps.width, source_sps.height)
     assert (ours[0].chroma_format_idc, ours[0].bit_depth) == (1, 8)
     assert ours[0].max_num_reorder_frames == source_sps.max_num_reorder_frames
-    # each re-encoded segment starts with an IDR, as does the copied part
+    # each segment starts with an IDR; ours carry our parameter sets in-band too
     keyframes = [nals for _, nals, key in _samples(result.path) if key]
     assert all(any(nal_type(n) == 5 for n in nals) for nals in keyframes)
+    head = keyframes[0]
+    assert head[:2] == config.sps[-1:] + config.pps[-1:]
+    assert [nals[:2] for nals in keyframes[1:]] == [
+        nals[:2] for nals in keyframes[1:] if nal_type(nals[0]) != 7
+    ]  # the copied IDRs are the source's, as they were
 
 
 # -- the bitstream helpers -------------------------------------------------------------------
@@ -447,3 +452,29 @@ def test_display_lag() -> None:
     assert _display_lag([0, 1, 2]) == 0
     assert _display_lag([0, 4, 2, 1, 3]) == 2  # b-pyramid
     assert _display_lag([0, 2, 1]) == 1
+
+
+def test_decodes_with_only_the_first_parameter_sets_of_the_avcc(
+    source_20s: Path, tmp_path: Path
+) -> None:
+    """Some hardware decoders take only an avcC's first SPS/PPS: ours are in-band as well."""
+    result = cut(source_20s, tmp_path / "clip.mp4", 5.3, 8.4)
+    trimmed = tmp_path / "first-only.mp4"
+    with av.open(str(result.path)) as clip, av.open(str(trimmed), "w") as out:
+        video = clip.streams.video[0]
+        config = AvcConfig.from_extradata(video.codec_context.extradata)
+        assert len(config.sps) == len(config.pps) == 2
+        config.sps, config.pps = config.sps[:1], config.pps[:1]  # the source's only
+        stream = out.add_stream_from_template(video)
+        stream.codec_context.extradata = config.to_bytes()
+        for packet in clip.demux(video):
+            if packet.size:
+                packet.stream = stream
+                out.mux(packet)
+    check = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(trimmed), "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+    )
+    assert (check.returncode, check.stderr) == (0, "")
+    assert [i for i, _ in frame_indices(trimmed)] == list(range(132, 210))

@@ -35,7 +35,9 @@ settings = Settings(
 gpu_before = asr_uses_gpu(settings)
 ensure_worker_pool(settings)
 check_workers(settings, timeout_s=180)
-placed = {name: ray.get(ray.get_actor(name, NAMESPACE).ping.remote()) for name in worker_names(settings)}
+placed = {
+    name: ray.get(ray.get_actor(name, NAMESPACE).ping.remote()) for name in worker_names(settings)
+}
 shutdown_worker_pool(settings)
 cluster.add_node(num_cpus=1, num_gpus=1)
 cluster.wait_for_nodes()
