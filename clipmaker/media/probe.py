@@ -34,10 +34,10 @@ from clipmaker.errors import (
 )
 from clipmaker.media.http_io import (
     ByteCounter,
+    SourceOpener,
     describe_location,
     is_playlist_data,
     is_url,
-    make_opener,
 )
 
 __all__ = [
@@ -57,7 +57,7 @@ __all__ = [
 ]
 
 NETWORK_TIMEOUT_S = 30.0
-# Opens a source its own way (``http_io.make_opener``); the container closes on exit.
+# Opens a source its own way (``http_io.SourceOpener``); the container closes on exit.
 Opener = Callable[[], AbstractContextManager[InputContainer]]
 # Demuxers FFmpeg picks for things that are not videos (text art, pictures, subtitles);
 # "not media" is the honest answer for those.
@@ -205,7 +205,7 @@ def open_input(
     to map (``media_error``), since only the caller knows what it was doing.
     """
     check_location(location)
-    opener = make_opener(
+    opener = SourceOpener(
         location,
         headers=http_headers,
         counter=counter if counter is not None else ByteCounter(),
@@ -322,7 +322,7 @@ def probe(
     counter: ByteCounter | None = None,
 ) -> MediaInfo:
     """Describe ``location``: a local path, an http(s) media URL, or an ``Opener``
-    (``http_io.make_opener``; it has its own headers and counter, so ``http_headers`` and
+    (``http_io.SourceOpener``; it has its own headers and counter, so ``http_headers`` and
     ``counter`` are not used). Probing through the opener the cut will use shares its cache:
     the header is fetched once.
 

@@ -16,7 +16,7 @@ import yt_dlp
 from clipmaker.errors import ClipError
 from clipmaker.media import ResolvedSource, cut, resolve
 from clipmaker.media.fetch import dash_fragments_playlist, resolved_from_info, ytdlp_params
-from clipmaker.media.http_io import ByteCounter, make_opener
+from clipmaker.media.http_io import ByteCounter, SourceOpener
 from clipmaker.media.sample import first_frame_index_and_time, frame_index, make_video
 from tests.support.http_server import MediaServer
 from tests.support.streaming import make_dash_segment_base, make_dash_template, make_hls
@@ -208,14 +208,14 @@ def test_dash_gives_separate_video_and_audio_inputs(
 
     server.reset_counts()
     counter = ByteCounter()
-    with make_opener(resolved.media_url, headers=resolved.http_headers, counter=counter) as video:
+    with SourceOpener(resolved.media_url, headers=resolved.http_headers, counter=counter) as video:
         with video() as container:
             assert len(container.streams.video) == 1 and not container.streams.audio
             assert container.streams.video[0].codec_context.height == 240
             assert _first_index_after(container, 12.0) == 12 * FPS
             assert _first_index_after(container, 3.0) == 3 * FPS
         assert video.fetch_path == "range"
-    with make_opener(
+    with SourceOpener(
         resolved.audio_url, headers=resolved.audio_http_headers, counter=counter
     ) as audio:
         with audio() as container:
@@ -267,7 +267,7 @@ def test_hls_is_read_by_the_hls_demuxer(server: MediaServer, media_dir: Path, hl
     assert resolved.duration == pytest.approx(20.0, abs=0.1)
     server.reset_counts()
     counter = ByteCounter()
-    with make_opener(resolved.media_url, headers=resolved.http_headers, counter=counter) as opener:
+    with SourceOpener(resolved.media_url, headers=resolved.http_headers, counter=counter) as opener:
         with opener() as container:
             assert container.format.name == "hls"
             assert container.streams.video and container.streams.audio
@@ -395,8 +395,8 @@ def test_a_dash_source_is_cut_from_separate_inputs(
     server.reset_counts()
     counter = ByteCounter()
     with (
-        make_opener(resolved.media_url, headers=resolved.http_headers, counter=counter) as video,
-        make_opener(
+        SourceOpener(resolved.media_url, headers=resolved.http_headers, counter=counter) as video,
+        SourceOpener(
             resolved.audio_url, headers=resolved.audio_http_headers, counter=counter
         ) as audio,
     ):

@@ -20,9 +20,9 @@ from clipmaker.media.http_io import (
     HttpSession,
     RangeNotSupported,
     RangeReader,
+    SourceOpener,
     StreamReader,
     full_fetch,
-    make_opener,
     open_url,
 )
 from clipmaker.media.sample import first_frame_index_and_time, frame_index
@@ -214,7 +214,7 @@ def test_headers_reach_the_server(server: MediaServer, source_20s: Path) -> None
 
 
 def test_reopening_reuses_the_cache(server: MediaServer, source_20s: Path) -> None:
-    with make_opener(server.url(source_20s.name), counter=ByteCounter()) as opener:
+    with SourceOpener(server.url(source_20s.name), counter=ByteCounter()) as opener:
         with opener() as container:
             next(container.decode(video=0))
         first = len(server.requests)
@@ -229,7 +229,7 @@ def test_without_range_support_the_opener_downloads_once(
 ) -> None:
     counter = ByteCounter()
     size = source_20s.stat().st_size
-    with make_opener(
+    with SourceOpener(
         no_range_server.url(source_20s.name), counter=counter, scratch_dir=tmp_path
     ) as opener:
         with opener() as container:
@@ -251,7 +251,7 @@ def test_a_clip_from_a_server_without_ranges(
 ) -> None:
     result = cut(no_range_server.url(source_20s.name), tmp_path / "clip.mp4", 2.0, 3.0)
     assert first_frame_index_and_time(result.path) == (2 * FPS, 0.0)
-    with make_opener(
+    with SourceOpener(
         no_range_server.url(source_20s.name), counter=ByteCounter(), scratch_dir=tmp_path / "s"
     ) as opener:
         result = cut(opener, tmp_path / "clip2.mp4", 7.0, 9.0)
@@ -260,7 +260,7 @@ def test_a_clip_from_a_server_without_ranges(
 
 
 def test_live_sources_are_downloaded(server: MediaServer, source_20s: Path) -> None:
-    with make_opener(server.url(source_20s.name), counter=ByteCounter(), live=True) as opener:
+    with SourceOpener(server.url(source_20s.name), counter=ByteCounter(), live=True) as opener:
         with opener() as container:
             assert container.streams.video
         assert opener.fetch_path == "full"
@@ -272,7 +272,7 @@ def test_live_sources_are_downloaded(server: MediaServer, source_20s: Path) -> N
 
 def test_local_files(source_20s: Path) -> None:
     counter = ByteCounter()
-    with make_opener(source_20s, counter=counter) as opener:
+    with SourceOpener(source_20s, counter=counter) as opener:
         with opener() as container:
             assert _index_after_seek(container, 5.0) == 5 * FPS
         assert opener.fetch_path == "local"
@@ -325,7 +325,7 @@ def test_hls_reads_go_through_io_open_and_count(
     segments = sorted((media_dir / "hls").glob("*.ts"))
     counter = ByteCounter()
     url = server.url(f"hls/{playlist.name}")
-    with make_opener(url, counter=counter) as opener:
+    with SourceOpener(url, counter=counter) as opener:
         with opener() as container:
             assert container.format.name == "hls"
             assert _index_after_seek(container, 12.0) == 12 * FPS
@@ -354,7 +354,7 @@ def test_hls_byte_range_segments_read_only_their_range(
     ts = media_dir / "hls-single" / "playlist.ts"
     counter = ByteCounter()
     url = server.url(f"hls-single/{playlist.name}")
-    with make_opener(url, counter=counter) as opener, opener() as container:
+    with SourceOpener(url, counter=counter) as opener, opener() as container:
         assert _index_after_seek(container, 12.0) == 12 * FPS
     segment_requests = [r for r in server.requests if r.path.endswith(".ts")]
     assert segment_requests

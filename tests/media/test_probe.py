@@ -11,7 +11,7 @@ import pytest
 
 from clipmaker.errors import ClipError
 from clipmaker.media import AudioInfo, MediaInfo, VideoInfo, probe
-from clipmaker.media.http_io import ByteCounter, make_opener
+from clipmaker.media.http_io import ByteCounter, SourceOpener
 from tests.support.http_server import MediaServer, serve_directory
 from tests.support.streaming import make_hls
 
@@ -166,7 +166,7 @@ def test_probe_through_the_cut_s_opener_fetches_the_header_once(
     server: MediaServer, source_60s: Path
 ) -> None:
     counter = ByteCounter()
-    with make_opener(server.url(source_60s.name), counter=counter) as opener:
+    with SourceOpener(server.url(source_60s.name), counter=counter) as opener:
         info = probe(opener)
         assert info.duration == pytest.approx(60.0, abs=0.05)
         assert opener.fetch_path == "range"
