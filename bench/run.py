@@ -135,11 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     report = _report(args, ctx, info, total_s, failures)
     (BENCH_DIR / "results.md").write_text("# clipmaker benchmark results\n\n" + report)
     log(f"wrote {BENCH_DIR / 'results.md'}")
-    if not args.quick and args.names == list(BENCHMARKS):
+    if not args.quick and args.names == list(BENCHMARKS) and not failures:
         if _update_readme(report):
             log(f"updated the table in {BENCH_DIR / 'README.md'}")
     else:
-        log("README.md left as is (it shows the latest full run of every benchmark)")
+        log("README.md left as is (it shows the latest complete full run of every benchmark)")
     return 1 if failures else 0
 
 
