@@ -819,6 +819,23 @@ class OpenedSource:
     local_path: Path | None  # the downloaded copy (fetch_path "full") or the local file
 
 
+# Demuxers that open further files named inside the input. On a local file (an upload, a full
+# download) those names would be local paths: a crafted playlist could read other files.
+_NESTING_DEMUXERS = frozenset({"hls", "applehttp", "concat", "dash", "image2"})
+
+
+def _refuse_local_playlist(container: InputContainer, location: str | Path) -> InputContainer:
+    name = container.format.name
+    if set(name.split(",")) & _NESTING_DEMUXERS:
+        container.close()
+        raise ClipError(
+            NOT_MEDIA,
+            f"{describe_location(location)} is a playlist or list of files ({name}), "
+            "not a media file",
+        )
+    return container
+
+
 class SourceOpener:
     """Opens one source, as often as asked: ``with opener() as container: ...``.
 
@@ -916,7 +933,7 @@ class SourceOpener:
                 container = av.open(name, mode="r", options={"protocol_whitelist": "file"})
             except Exception as exc:
                 raise media_error(exc, location, opening=True) from exc
-            return container, "local"
+            return _refuse_local_playlist(container, location), "local"
         url = name
         if self.fetch_path == "full" and self.local_path is not None:
             return self._av_open(str(self.local_path), "full")
@@ -969,6 +986,8 @@ class SourceOpener:
             if isinstance(source, io.IOBase):
                 source.close()
             raise media_error(exc, self.location, opening=True) from exc
+        if isinstance(source, str) and not is_url(source):
+            _refuse_local_playlist(container, self.location)
         self.fetch_path = fetch_path
         return container, fetch_path
 

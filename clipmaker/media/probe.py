@@ -14,6 +14,7 @@ full download into a temporary directory when the server does not support Range.
 from __future__ import annotations
 
 import errno
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
@@ -158,6 +159,9 @@ def media_error(exc: BaseException, location: str | Path, *, opening: bool = Fal
         # The server answered; FFmpeg refused what the bytes asked it to open (a damaged
         # index pointing at a file or protocol outside the allowed list).
         return ClipError(CORRUPT_MEDIA, f"{where} is damaged and cannot be read ({reason})")
+    if isinstance(exc, PermissionError) and os.access(location, os.R_OK):
+        # We may read the file; FFmpeg refused a file it names (a concat list, a playlist).
+        return ClipError(NOT_MEDIA, f"{where} refers to other files; it is not a media file")
     if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
         return ClipError(SOURCE_UNREACHABLE, f"cannot read {where}: {reason}")
     if isinstance(exc, av.error.InvalidDataError):

@@ -175,3 +175,22 @@ def test_probe_through_the_cut_s_opener_fetches_the_header_once(
             assert container.streams.video
         assert counter.total == probed  # from the cache
     assert counter.total == server.bytes_sent
+
+
+def test_a_local_playlist_cannot_make_us_read_other_files(
+    source_20s: Path, tmp_path: Path
+) -> None:
+    """An upload is a local file: a playlist inside it would name other local files."""
+    playlist = tmp_path / "evil.m3u8"
+    playlist.write_text(
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:20\n#EXT-X-MEDIA-SEQUENCE:0\n"
+        f"#EXTINF:20.0,\n{source_20s}\n#EXT-X-ENDLIST\n"
+    )
+    with pytest.raises(ClipError) as caught:
+        probe(playlist)
+    assert caught.value.code == "not_media"
+    concat = tmp_path / "list.ffconcat"
+    concat.write_text(f"ffconcat version 1.0\nfile '{source_20s}'\n")
+    with pytest.raises(ClipError) as caught:
+        probe(concat)
+    assert caught.value.code == "not_media"
