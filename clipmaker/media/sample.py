@@ -42,6 +42,7 @@ __all__ = [
     "first_frame_index_and_time",
     "frame_index",
     "frame_indices",
+    "index_after_seek",
     "make_video",
     "speech_wav",
     "video_frame_count",
@@ -345,6 +346,18 @@ def frame_indices(path: Path | str, *, limit: int | None = None) -> list[tuple[i
             if limit is not None and len(result) >= limit:
                 break
     return result
+
+
+def index_after_seek(container: av.container.InputContainer, seconds: float) -> int:
+    """The drawn index of the first frame at or after ``seconds`` of source time, reached
+    by seeking an open container (what a cutter does)."""
+    video = container.streams.video[0]
+    origin = float((video.start_time or 0) * video.time_base)
+    container.seek(round((origin + seconds) / video.time_base), stream=video, backward=True)
+    for frame in container.decode(video):
+        if frame.time is not None and frame.time >= origin + seconds - 1e-6:
+            return frame_index(frame)
+    raise ValueError(f"no frame at or after {seconds} s")
 
 
 def first_frame_index_and_time(path: Path | str) -> tuple[int, float]:

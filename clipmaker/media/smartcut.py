@@ -501,15 +501,7 @@ class SmartVideo:
             self.first_pts = frame.pts
         if self._head is None:
             self._fix_reorder()
-            self._head = _Encode(
-                self._head_ctx,
-                self._writer,
-                self.first_pts,
-                self._time_base,
-                self._length_size,
-                self._ticks,
-                self._headers,
-            )
+            self._head = self._encode_with(self._head_ctx)
         self._head.add(frame)
         self._last_shown = frame.pts
 
@@ -555,6 +547,19 @@ class SmartVideo:
             )
         else:
             self.note = f"no keyframe inside the range to copy from: all {count} frames re-encoded"
+
+    def _encode_with(self, ctx: av.VideoCodecContext) -> _Encode:
+        """An encoder run that writes into this splice (the head, or the tail)."""
+        assert self.first_pts is not None
+        return _Encode(
+            ctx,
+            self._writer,
+            self.first_pts,
+            self._time_base,
+            self._length_size,
+            self._ticks,
+            self._headers,
+        )
 
     def _fix_reorder(self) -> None:
         if self._writer.reorder is None:
@@ -655,15 +660,7 @@ class SmartVideo:
         if (again.sps, again.pps) != self._our_params:
             raise SmartCutFailed("the tail encoder's parameter sets differ; re-encoded")
         assert self.first_pts is not None
-        tail = _Encode(
-            ctx,
-            self._writer,
-            self.first_pts,
-            self._time_base,
-            self._length_size,
-            self._ticks,
-            self._headers,
-        )
+        tail = self._encode_with(ctx)
         for frame in keep:
             tail.add(frame)
         self._last_shown = keep[-1].pts

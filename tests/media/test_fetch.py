@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import av
 import pytest
 import yt_dlp
 
@@ -17,7 +16,11 @@ from clipmaker.errors import ClipError
 from clipmaker.media import ResolvedSource, cut, resolve
 from clipmaker.media.fetch import dash_fragments_playlist, resolved_from_info, ytdlp_params
 from clipmaker.media.http_io import ByteCounter, SourceOpener
-from clipmaker.media.sample import first_frame_index_and_time, frame_index, make_video
+from clipmaker.media.sample import (
+    first_frame_index_and_time,
+    index_after_seek,
+    make_video,
+)
 from tests.support.http_server import MediaServer
 from tests.support.streaming import make_dash_segment_base, make_dash_template, make_hls
 
@@ -170,16 +173,6 @@ def _rel(media_dir: Path, path: Path) -> str:
     return str(path.relative_to(media_dir))
 
 
-def _first_index_after(container: av.container.InputContainer, seconds: float) -> int:
-    video = container.streams.video[0]
-    origin = float((video.start_time or 0) * video.time_base)
-    container.seek(round((origin + seconds) / video.time_base), stream=video, backward=True)
-    for frame in container.decode(video):
-        if frame.time is not None and frame.time >= origin + seconds - 1e-6:
-            return frame_index(frame)
-    raise AssertionError("no frame after the seek")
-
-
 def test_a_direct_link_is_one_progressive_input(server: MediaServer, source_20s: Path) -> None:
     resolved = resolve(server.url(source_20s.name))
     assert resolved.protocol == "http"
@@ -212,8 +205,8 @@ def test_dash_gives_separate_video_and_audio_inputs(
         with video() as container:
             assert len(container.streams.video) == 1 and not container.streams.audio
             assert container.streams.video[0].codec_context.height == 240
-            assert _first_index_after(container, 12.0) == 12 * FPS
-            assert _first_index_after(container, 3.0) == 3 * FPS
+            assert index_after_seek(container, 12.0) == 12 * FPS
+            assert index_after_seek(container, 3.0) == 3 * FPS
         assert video.fetch_path == "range"
     with SourceOpener(
         resolved.audio_url, headers=resolved.audio_http_headers, counter=counter
@@ -271,7 +264,7 @@ def test_hls_is_read_by_the_hls_demuxer(server: MediaServer, media_dir: Path, hl
         with opener() as container:
             assert container.format.name == "hls"
             assert container.streams.video and container.streams.audio
-            assert _first_index_after(container, 14.0) == 14 * FPS
+            assert index_after_seek(container, 14.0) == 14 * FPS
         assert opener.fetch_path == "range"
     assert any(r.path.endswith(".ts") for r in server.requests)
     assert {r.headers.get("User-Agent") for r in server.requests} == {

@@ -7,7 +7,6 @@ import random
 import re
 from pathlib import Path
 
-import av
 import pytest
 
 from clipmaker.errors import ClipError
@@ -25,7 +24,7 @@ from clipmaker.media.http_io import (
     full_fetch,
     open_url,
 )
-from clipmaker.media.sample import first_frame_index_and_time, frame_index
+from clipmaker.media.sample import first_frame_index_and_time, index_after_seek
 from tests.support.http_server import MediaServer, serve_directory
 from tests.support.streaming import make_hls
 
@@ -37,17 +36,6 @@ def _assert_bounded(server: MediaServer) -> None:
     ranges = [r.range for r in server.requests]
     assert ranges, "no request reached the server"
     assert all(r is not None and _BOUNDED.match(r) for r in ranges), ranges
-
-
-def _index_after_seek(container: av.container.InputContainer, seconds: float) -> int:
-    """The drawn index of the first frame at or after ``seconds`` (source time)."""
-    video = container.streams.video[0]
-    origin = float((video.start_time or 0) * video.time_base)
-    container.seek(round((origin + seconds) / video.time_base), stream=video, backward=True)
-    for frame in container.decode(video):
-        if frame.time is not None and frame.time >= origin + seconds - 1e-6:
-            return frame_index(frame)
-    raise AssertionError("no frame after the seek")
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +184,7 @@ def test_open_url_reads_ranges_and_counts_them(server: MediaServer, source_60s: 
     counter = ByteCounter()
     with open_url(server.url(source_60s.name), counter=counter) as opened:
         assert opened.fetch_path == "range"
-        assert _index_after_seek(opened.container, 30.0) == 30 * FPS
+        assert index_after_seek(opened.container, 30.0) == 30 * FPS
     _assert_bounded(server)
     assert counter.total == server.bytes_sent
     assert counter.total < 0.2 * source_60s.stat().st_size
@@ -233,13 +221,13 @@ def test_without_range_support_the_opener_downloads_once(
         no_range_server.url(source_20s.name), counter=counter, scratch_dir=tmp_path
     ) as opener:
         with opener() as container:
-            assert _index_after_seek(container, 12.0) == 12 * FPS
+            assert index_after_seek(container, 12.0) == 12 * FPS
         assert opener.fetch_path == "full"
         assert opener.local_path is not None and opener.local_path.parent == tmp_path
         assert opener.local_path.read_bytes() == source_20s.read_bytes()
         requests = len(no_range_server.requests)
         with opener() as container:  # a second open: the download is reused
-            assert _index_after_seek(container, 3.0) == 3 * FPS
+            assert index_after_seek(container, 3.0) == 3 * FPS
         assert len(no_range_server.requests) == requests
     # the aborted ranged attempt plus one whole download
     assert size <= counter.total <= no_range_server.bytes_sent
@@ -274,7 +262,7 @@ def test_local_files(source_20s: Path) -> None:
     counter = ByteCounter()
     with SourceOpener(source_20s, counter=counter) as opener:
         with opener() as container:
-            assert _index_after_seek(container, 5.0) == 5 * FPS
+            assert index_after_seek(container, 5.0) == 5 * FPS
         assert opener.fetch_path == "local"
     assert counter.total == 0
 
@@ -328,7 +316,7 @@ def test_hls_reads_go_through_io_open_and_count(
     with SourceOpener(url, counter=counter) as opener:
         with opener() as container:
             assert container.format.name == "hls"
-            assert _index_after_seek(container, 12.0) == 12 * FPS
+            assert index_after_seek(container, 12.0) == 12 * FPS
         assert opener.fetch_path == "range"
     paths = {r.path for r in server.requests}
     assert f"/hls/{playlist.name}" in paths
@@ -355,7 +343,7 @@ def test_hls_byte_range_segments_read_only_their_range(
     counter = ByteCounter()
     url = server.url(f"hls-single/{playlist.name}")
     with SourceOpener(url, counter=counter) as opener, opener() as container:
-        assert _index_after_seek(container, 12.0) == 12 * FPS
+        assert index_after_seek(container, 12.0) == 12 * FPS
     segment_requests = [r for r in server.requests if r.path.endswith(".ts")]
     assert segment_requests
     _assert_bounded(server)
