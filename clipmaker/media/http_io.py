@@ -70,7 +70,6 @@ __all__ = [
     "hls_data_url",
     "is_playlist_data",
     "is_url",
-        "open_url",
 ]
 
 FetchPath = Literal["range", "full", "local"]
@@ -1021,29 +1020,3 @@ class SourceOpener:
 def _looks_like_mpd(head: bytes) -> bool:
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     return text.startswith(b"<") and re.search(rb"<(?:\w+:)?MPD[\s>]", text) is not None
-
-
-@contextlib.contextmanager
-def open_url(
-    url: str | Path,
-    *,
-    headers: Mapping[str, str] | None = None,
-    counter: ByteCounter,
-    scratch_dir: Path | None = None,
-    timeout_s: float = 30.0,
-    live: bool = False,
-) -> Iterator[OpenedSource]:
-    """Open ``url`` once: range reads, else a full download into ``scratch_dir`` (a temporary
-    directory when None, removed on exit). Yields an ``OpenedSource`` with ``fetch_path``."""
-    with (
-        SourceOpener(
-            url,
-            headers=headers,
-            counter=counter,
-            scratch_dir=scratch_dir,
-            timeout_s=timeout_s,
-            live=live,
-        ) as opener,
-        opener.open() as opened,
-    ):
-        yield opened

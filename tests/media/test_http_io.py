@@ -22,7 +22,6 @@ from clipmaker.media.http_io import (
     SourceOpener,
     StreamReader,
     full_fetch,
-    open_url,
 )
 from clipmaker.media.sample import first_frame_index_and_time, index_after_seek
 from tests.support.http_server import MediaServer, serve_directory
@@ -180,9 +179,9 @@ def test_stream_reader_reads_a_window(no_range_server: MediaServer, source_20s: 
 # --- opening with PyAV ------------------------------------------------------------------------
 
 
-def test_open_url_reads_ranges_and_counts_them(server: MediaServer, source_60s: Path) -> None:
+def test_an_opener_reads_ranges_and_counts_them(server: MediaServer, source_60s: Path) -> None:
     counter = ByteCounter()
-    with open_url(server.url(source_60s.name), counter=counter) as opened:
+    with SourceOpener(server.url(source_60s.name), counter=counter) as op, op.open() as opened:
         assert opened.fetch_path == "range"
         assert index_after_seek(opened.container, 30.0) == 30 * FPS
     _assert_bounded(server)
@@ -191,11 +190,14 @@ def test_open_url_reads_ranges_and_counts_them(server: MediaServer, source_60s: 
 
 
 def test_headers_reach_the_server(server: MediaServer, source_20s: Path) -> None:
-    with open_url(
-        server.url(source_20s.name),
-        headers={"User-Agent": "clipmaker-test/2"},
-        counter=ByteCounter(),
-    ) as opened:
+    with (
+        SourceOpener(
+            server.url(source_20s.name),
+            headers={"User-Agent": "clipmaker-test/2"},
+            counter=ByteCounter(),
+        ) as op,
+        op.open() as opened,
+    ):
         assert opened.container.streams.video
     assert {r.headers.get("User-Agent") for r in server.requests} == {"clipmaker-test/2"}
     assert {r.headers.get("Accept-Encoding") for r in server.requests} == {"identity"}
@@ -270,13 +272,15 @@ def test_local_files(source_20s: Path) -> None:
 def test_open_errors_are_clip_errors(server: MediaServer, junk: dict[str, Path]) -> None:
     with (
         pytest.raises(ClipError) as caught,
-        open_url(server.url("nope.mp4"), counter=ByteCounter()),
+        SourceOpener(server.url("nope.mp4"), counter=ByteCounter()) as op,
+        op.open(),
     ):
         pass
     assert caught.value.code == "source_unreachable" and "404" in caught.value.message
     with (
         pytest.raises(ClipError) as caught,
-        open_url(server.url(junk["html"].name), counter=ByteCounter()),
+        SourceOpener(server.url(junk["html"].name), counter=ByteCounter()) as op,
+        op.open(),
     ):
         pass
     assert caught.value.code == "not_media"
@@ -361,7 +365,8 @@ def test_a_dash_manifest_must_be_resolved_first(
     manifest.write_text('<?xml version="1.0"?>\n<MPD xmlns="urn:mpeg:dash:schema:mpd:2011"/>\n')
     with (
         pytest.raises(ClipError) as caught,
-        open_url(server.url(manifest.name), counter=ByteCounter()),
+        SourceOpener(server.url(manifest.name), counter=ByteCounter()) as op,
+        op.open(),
     ):
         pass
     assert caught.value.code == "not_media"
