@@ -7,20 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=()
-command -v ffmpeg >/dev/null || apt_packages+=(ffmpeg)
-command -v espeak-ng >/dev/null || apt_packages+=(espeak-ng)
-if [ ${#apt_packages[@]} -gt 0 ]; then
-  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
-  echo "==> installing ${apt_packages[*]}"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${apt_packages[@]}" >/dev/null
-fi
-
-# clipmaker and its dependencies (yt-dlp, PyAV, faster-whisper, Ray) in .venv
-if ! .venv/bin/python -c 'import clipmaker, yt_dlp, av, faster_whisper, ray' 2>/dev/null; then
-  scripts/bootstrap.sh
-fi
-[ -x .venv/bin/yt-dlp ] || .venv/bin/python -m pip install -q yt-dlp
+# ffmpeg (a baseline), espeak-ng, and clipmaker with its pinned dependencies (yt-dlp, PyAV,
+# faster-whisper, Ray) in .venv: the same installer as the tests.
+scripts/bootstrap.sh --test
 
 exec .venv/bin/python -m bench "$@"
