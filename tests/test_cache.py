@@ -11,6 +11,7 @@ import redis
 from clipmaker.cache import ExtractionCache, ResultCache
 from clipmaker.jobs.models import ClipRequest
 from clipmaker.media import ResolvedSource
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -72,10 +73,23 @@ def test_failed_extractions_are_not_cached(client: redis.Redis, instance: str) -
 
 
 def test_extraction_cache_expires(client: redis.Redis, instance: str) -> None:
-    cache = ExtractionCache(client, instance, ttl_s=1)
-    cache.resolve("http://v/3", source_for)
-    time.sleep(1.2)
-    assert cache.resolve("http://v/3", source_for)[1] is False
+    cache = ExtractionCache(client, instance, ttl_s=2)
+    calls: list[str] = []
+
+    def counted(url: str) -> ResolvedSource:
+        calls.append(url)
+        return source_for(url)
+
+    assert cache.resolve("http://v/3", counted) == (source_for("http://v/3"), False)
+    # Before expiry: a hit, with no second extraction.
+    assert cache.resolve("http://v/3", counted) == (source_for("http://v/3"), True)
+    assert calls == ["http://v/3"]
+    [key] = [k for k in client.scan_iter(f"{instance}:extract:*") if not k.endswith(":lock")]
+    assert 0 < client.pttl(key) <= 2000
+    # Redis owns the expiry clock: wait for the entry to go, then the URL is resolved anew.
+    wait_for(lambda: not client.exists(key), timeout=30)
+    assert cache.resolve("http://v/3", counted) == (source_for("http://v/3"), False)
+    assert calls == ["http://v/3", "http://v/3"]
 
 
 def test_without_redis_the_work_is_simply_done(instance: str) -> None:

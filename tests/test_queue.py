@@ -24,8 +24,18 @@ from clipmaker.queue import (
     stop_embedded_redis,
 )
 from clipmaker.settings import Settings
+from tests.conftest import free_port
+from tests.support.redis_server import own_redis
+from tests.support.waiting import wait_for
 
 RECLAIM_MS = 300
+LONG_LEASE_MS = 60_000  # a lease no test outlives: "still fresh" holds however slow the machine
+
+
+def idle_ms(queue: JobQueue, entry_id: str) -> int:
+    """How long Redis says the entry has gone untouched (Redis owns this clock)."""
+    [pending] = queue.redis.xpending_range(queue.stream, queue.group, entry_id, entry_id, 1)
+    return int(pending["time_since_delivered"])
 
 
 def embedded_settings(data_dir: Path) -> Settings:
@@ -115,14 +125,16 @@ def test_blocked_receive_wakes_on_enqueue(queue: JobQueue) -> None:
 
 def test_entry_of_a_dead_consumer_is_reclaimed(queue: JobQueue) -> None:
     queue.enqueue("job-a")
+    before_taking = time.monotonic()
     taken = queue.receive("dies", block_ms=100, reclaim_idle_ms=RECLAIM_MS)
     assert taken is not None
     # Still fresh: the other consumer gets nothing.
-    assert queue.receive("lives", block_ms=50, reclaim_idle_ms=RECLAIM_MS) is None
+    assert queue.receive("lives", block_ms=50, reclaim_idle_ms=LONG_LEASE_MS) is None
 
-    time.sleep(RECLAIM_MS / 1000 + 0.1)
-    again = queue.receive("lives", block_ms=50, reclaim_idle_ms=RECLAIM_MS)
-    assert again is not None
+    again = wait_for(
+        lambda: queue.receive("lives", block_ms=0, reclaim_idle_ms=RECLAIM_MS), timeout=30
+    )
+    assert time.monotonic() - before_taking >= RECLAIM_MS / 1000  # never before the lease ran out
     assert (again.entry_id, again.job_id, again.deliveries) == (taken.entry_id, "job-a", 2)
     assert queue.pending() == 1  # one entry, now held by "lives"
     queue.ack(again)
@@ -133,13 +145,18 @@ def test_touch_keeps_an_entry_from_being_reclaimed(queue: JobQueue) -> None:
     queue.enqueue("job-long")
     mine = queue.receive("slow", block_ms=100, reclaim_idle_ms=RECLAIM_MS)
     assert mine is not None
-    for _ in range(4):
-        time.sleep(RECLAIM_MS / 1000 / 2)
+    for _ in range(2):
+        # Let it go quiet for a while (by Redis' clock), then touch it: the idle time starts
+        # again, so a lease as long as the quiet spell no longer lets anyone take it.
+        quiet_ms = wait_for(lambda: (ms := idle_ms(queue, mine.entry_id)) >= 600 and ms, 30)
         queue.touch(mine, "slow")
-        assert queue.receive("other", block_ms=0, reclaim_idle_ms=RECLAIM_MS) is None
-    time.sleep(RECLAIM_MS / 1000 + 0.1)  # "slow" stops touching: it died
-    taken = queue.receive("other", block_ms=0, reclaim_idle_ms=RECLAIM_MS)
-    assert taken is not None and taken.entry_id == mine.entry_id
+        assert idle_ms(queue, mine.entry_id) < quiet_ms
+        assert queue.receive("other", block_ms=0, reclaim_idle_ms=quiet_ms) is None
+    # "slow" stops touching (it died): the entry is taken once its lease runs out.
+    taken = wait_for(
+        lambda: queue.receive("other", block_ms=0, reclaim_idle_ms=RECLAIM_MS), timeout=30
+    )
+    assert taken.entry_id == mine.entry_id
     assert taken.deliveries == 2  # touches are not deliveries
 
 
@@ -148,8 +165,8 @@ def test_acked_entry_is_never_redelivered(queue: JobQueue) -> None:
     delivery = queue.receive("c1", block_ms=100, reclaim_idle_ms=RECLAIM_MS)
     assert delivery is not None
     queue.ack(delivery)
-    time.sleep(RECLAIM_MS / 1000 + 0.1)
-    assert queue.receive("c2", block_ms=0, reclaim_idle_ms=RECLAIM_MS) is None
+    # With no lease at all, any entry still pending would be reclaimed at once.
+    assert queue.receive("c2", block_ms=0, reclaim_idle_ms=0) is None
     queue.ack(delivery)  # acking twice is harmless
 
 
@@ -168,12 +185,14 @@ def test_dead_entry_behind_many_live_ones_is_reclaimed(queue: JobQueue) -> None:
         queue.enqueue(f"job-{i}")
     held = [queue.receive("busy", block_ms=100, reclaim_idle_ms=RECLAIM_MS) for _ in range(25)]
     assert all(held)
-    time.sleep(RECLAIM_MS / 1000 + 0.1)
+    dead = held[-1]
+    assert dead is not None
+    quiet_ms = wait_for(lambda: (ms := idle_ms(queue, dead.entry_id)) >= 1000 and ms, 30)
     for delivery in held[:-1]:  # all but the last are alive and touched
         assert delivery is not None
         queue.touch(delivery, "busy")
     rescuer = JobQueue(queue.redis, queue.stream.removesuffix(":jobs"))
-    reclaimed = rescuer.receive("rescuer", block_ms=0, reclaim_idle_ms=RECLAIM_MS)
+    reclaimed = rescuer.receive("rescuer", block_ms=0, reclaim_idle_ms=quiet_ms)
     assert reclaimed is not None and reclaimed.job_id == "job-24"
 
 
@@ -207,8 +226,16 @@ def test_malformed_entry_is_dropped(queue: JobQueue, client: redis.Redis) -> Non
     assert client.xlen(queue.stream) == 0 and queue.pending() == 0
 
 
-def test_check(queue: JobQueue) -> None:
-    queue.check()
+def test_check(tmp_path: Path, instance: str) -> None:
+    with own_redis(free_port(), tmp_path / "redis") as server:
+        client = redis.Redis.from_url(server.url, socket_timeout=2, socket_connect_timeout=2)
+        queue = JobQueue(client, instance)
+        queue.check()  # answers
+        server.kill()
+        # Readiness must notice a Redis that went away, not report it as fine.
+        with pytest.raises(redis.ConnectionError):
+            queue.check()
+        client.close()
 
 
 # --- the index ----------------------------------------------------------------------------------
@@ -307,8 +334,7 @@ def test_enqueued_job_survives_a_crash_of_the_embedded_server(
     assert server_pid(data_dir) != pid
     queue = JobQueue(restarted, instance)
     assert queue.pending() == 2  # the group and its pending entries came back from the AOF
-    time.sleep(RECLAIM_MS / 1000 + 0.1)
-    got = [queue.receive("w2", block_ms=0, reclaim_idle_ms=RECLAIM_MS) for _ in range(2)]
+    got = [queue.receive("w2", block_ms=0, reclaim_idle_ms=0) for _ in range(2)]
     assert {d.job_id for d in got if d} == {"job-accepted", "job-in-flight"}
     assert in_flight in {d.entry_id for d in got if d}
     restarted.close()

@@ -11,7 +11,7 @@ methods are safe from any number of threads and processes, on SQLite and on Post
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -67,11 +67,19 @@ class Claim:
     created_at: datetime
 
 
-class JobRepository:
-    """Reads and fenced writes of jobs, batches and uploads on one SQLAlchemy engine."""
+Clock = Callable[[], datetime]
 
-    def __init__(self, engine: Engine) -> None:
+
+class JobRepository:
+    """Reads and fenced writes of jobs, batches and uploads on one SQLAlchemy engine.
+
+    Every time it writes (creation, claims, heartbeats, leases, sweeps) comes from ``clock``,
+    so leases are judged on one clock and tests can move it instead of sleeping.
+    """
+
+    def __init__(self, engine: Engine, *, clock: Clock = utcnow) -> None:
         self.engine = engine
+        self.clock = clock
 
     def _session(self) -> Session:
         # Objects stay readable after commit: callers get plain detached records.
@@ -91,11 +99,14 @@ class JobRepository:
             existing = self._by_idempotency_key(idempotency_key)
             if existing is not None:
                 return existing, False
+        now = self.clock()
         job = Job(
             request=request.model_dump(mode="json"),
             idempotency_key=idempotency_key,
             batch_id=batch_id,
             status=_QUEUED,
+            created_at=now,
+            updated_at=now,
         )
         try:
             with self._session() as session, session.begin():
@@ -122,12 +133,19 @@ class JobRepository:
         Items may also be errors (anything with ``code`` and ``message``) for entries the
         caller rejected; they are kept in ``Batch.items`` in order, and get no job.
         """
-        batch = Batch(size=len(requests))
+        now = self.clock()
+        batch = Batch(size=len(requests), created_at=now)
         jobs: builtins.list[Job] = []
         items: builtins.list[dict[str, Any]] = []
         for item in requests:
             if isinstance(item, ClipRequest):
-                job = Job(request=item.model_dump(mode="json"), batch_id=batch.id, status=_QUEUED)
+                job = Job(
+                    request=item.model_dump(mode="json"),
+                    batch_id=batch.id,
+                    status=_QUEUED,
+                    created_at=now,
+                    updated_at=now,
+                )
                 jobs.append(job)
                 items.append({"job_id": job.id})
             else:
@@ -141,7 +159,14 @@ class JobRepository:
     def create_upload(
         self, *, upload_id: str, filename: str, key: str, size: int, duration: float
     ) -> Upload:
-        upload = Upload(id=upload_id, filename=filename, key=key, bytes=size, duration=duration)
+        upload = Upload(
+            id=upload_id,
+            filename=filename,
+            key=key,
+            bytes=size,
+            duration=duration,
+            created_at=self.clock(),
+        )
         with self._session() as session, session.begin():
             session.add(upload)
         return upload
@@ -203,7 +228,7 @@ class JobRepository:
         Claimable: queued, or running with a heartbeat older than ``lease_s`` (its worker
         died). A job out of attempts is failed here, since its workers keep dying on it.
         """
-        now = utcnow()
+        now = self.clock()
         claimable = _claimable(now, lease_s)
         take = (
             update(Job)
@@ -252,7 +277,7 @@ class JobRepository:
 
     def heartbeat(self, job_id: str, attempt: int) -> bool:
         """Renew the lease; ``False`` means stop: cancelled, finished, or taken over."""
-        return self._fenced(job_id, attempt, heartbeat_at=utcnow())
+        return self._fenced(job_id, attempt, heartbeat_at=self.clock())
 
     def set_stage(self, job_id: str, attempt: int, stage: JobStage, progress: float) -> bool:
         return self._fenced(
@@ -260,7 +285,7 @@ class JobRepository:
             attempt,
             stage=JobStage(stage).value,
             progress=min(max(float(progress), 0.0), 1.0),
-            heartbeat_at=utcnow(),
+            heartbeat_at=self.clock(),
         )
 
     def succeed(
@@ -271,7 +296,7 @@ class JobRepository:
         timings: Timings,
         media: MediaReport | None = None,
     ) -> bool:
-        now = utcnow()
+        now = self.clock()
         return self._fenced(
             job_id,
             attempt,
@@ -293,7 +318,7 @@ class JobRepository:
         message: str,
         timings: Timings | None = None,
     ) -> bool:
-        now = utcnow()
+        now = self.clock()
         values: dict[str, Any] = {
             "status": _FAILED,
             "stage": None,
@@ -308,7 +333,7 @@ class JobRepository:
 
     def _fenced(self, job_id: str, attempt: int, **values: Any) -> bool:
         """One conditional UPDATE that only the current attempt of a running job can make."""
-        values.setdefault("updated_at", utcnow())
+        values.setdefault("updated_at", self.clock())
         stmt = (
             update(Job)
             .where(Job.id == job_id, Job.attempts == attempt, Job.status == _RUNNING)
@@ -322,7 +347,7 @@ class JobRepository:
 
         Cancelling a cancelled job returns it again, so a retried DELETE succeeds.
         """
-        now = utcnow()
+        now = self.clock()
         stmt = (
             update(Job)
             .where(Job.id == job_id, Job.status.in_([_QUEUED, _RUNNING]))
@@ -347,7 +372,7 @@ class JobRepository:
         set to now) in the same statement, so several sweepers never re-enqueue one job twice
         and a job still waiting in a long queue is re-enqueued at most once per period.
         """
-        now = utcnow()
+        now = self.clock()
         cutoff = now - timedelta(seconds=older_than_s)
         unseen = and_(Job.status.in_([_QUEUED, _RUNNING]), Job.updated_at < cutoff)
         oldest = (

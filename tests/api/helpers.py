@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +9,9 @@ import av
 import httpx
 
 from clipmaker.media.sample import frame_index
+from tests.support.waiting import wait_for
+
+__all__ = ["ClipFacts", "clip_facts", "download", "wait_for"]
 
 
 @dataclass(frozen=True)
@@ -53,11 +54,3 @@ def clip_facts(path: Path) -> ClipFacts:
         audio_codec=audio_codec,
         audio_duration=audio_duration,
     )
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 60.0, interval: float = 0.1) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(interval)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import secrets
 import threading
-import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,11 +25,37 @@ from clipmaker.jobs.models import (
 from clipmaker.jobs.repository import Claim, JobRepository
 
 T = TypeVar("T")
-LEASE_S = 0.3
+LEASE_S = 30.0
+
+
+class FakeClock:
+    """The repository's clock, moved by the tests: a lease runs out when a test says so, not
+    when a slow machine happens to take long enough. Each reading ticks a millisecond, so
+    rows written one after another keep their order, as on a real clock."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+        self._lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self._lock:
+            self.now += timedelta(milliseconds=1)
+            return self.now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def repo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobRepository]:
+def repo(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
+) -> Iterator[JobRepository]:
     """A migrated, empty database: a SQLite file, or a fresh schema on the Postgres server."""
     schema: str | None = None
     if request.param == "sqlite":
@@ -43,7 +68,7 @@ def repo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobReposito
         url = f"{base}?options=-csearch_path%3D{schema}"
     migrate(url)
     engine = make_engine(url)
-    yield JobRepository(engine)
+    yield JobRepository(engine, clock=clock)
     engine.dispose()
     if schema is not None:
         with psycopg.connect(base.replace("+psycopg", ""), autocommit=True) as conn:
@@ -183,8 +208,18 @@ def test_uploads(repo: JobRepository) -> None:
     assert repo.get_upload("0" * 32) is None
 
 
-def test_check(repo: JobRepository) -> None:
-    repo.check()
+def test_check(repo: JobRepository, tmp_path: Path) -> None:
+    repo.check()  # the database answers
+    # A database that does not answer: readiness must say so, not pass.
+    (tmp_path / "a-directory").mkdir()
+    for url in (
+        f"sqlite:///{tmp_path / 'a-directory'}",  # not a database file
+        "postgresql+psycopg://postgres@127.0.0.1:9/test?connect_timeout=2",
+    ):
+        engine = make_engine(url)
+        with pytest.raises(Exception, match="(?i)unable to open|connect|refused"):
+            JobRepository(engine).check()
+        engine.dispose()
 
 
 # --- claiming and fencing -------------------------------------------------------------------------
@@ -215,24 +250,31 @@ def test_racing_claims_have_one_winner(repo: JobRepository) -> None:
     assert len(winners) == 1 and winners[0].attempt == 1
 
 
-def test_heartbeat_keeps_the_lease(repo: JobRepository) -> None:
+def test_heartbeat_keeps_the_lease(repo: JobRepository, clock: FakeClock) -> None:
     job, _ = repo.create(clip())
     claim = repo.claim(job.id, worker="w1", lease_s=LEASE_S, max_attempts=3)
     assert claim is not None
-    for _ in range(3):
-        time.sleep(LEASE_S / 2)
+    for _ in range(4):  # 4 x 0.6 leases: without the heartbeats the lease would run out
+        clock.advance(LEASE_S * 0.6)
         assert repo.heartbeat(job.id, claim.attempt)
         assert repo.claim(job.id, worker="w2", lease_s=LEASE_S, max_attempts=3) is None
+    clock.advance(LEASE_S * 1.01)  # the worker stops beating: the lease runs out
+    taken = repo.claim(job.id, worker="w2", lease_s=LEASE_S, max_attempts=3)
+    assert taken is not None and taken.attempt == 2
 
 
-def test_expired_lease_is_taken_over_and_fences_out_the_old_worker(repo: JobRepository) -> None:
+def test_expired_lease_is_taken_over_and_fences_out_the_old_worker(
+    repo: JobRepository, clock: FakeClock
+) -> None:
     job, _ = repo.create(clip())
     first = repo.claim(job.id, worker="w1", lease_s=LEASE_S, max_attempts=3)
     assert first is not None
     started_at = repo.get(job.id).started_at  # type: ignore[union-attr]
     assert repo.set_stage(job.id, first.attempt, JobStage.fetching, 0.2)
 
-    time.sleep(LEASE_S + 0.1)  # w1 "died": no heartbeat for longer than the lease
+    clock.advance(LEASE_S * 0.99)  # quiet, but still inside its lease: nobody takes it
+    assert repo.claim(job.id, worker="w2", lease_s=LEASE_S, max_attempts=3) is None
+    clock.advance(LEASE_S * 0.02)  # w1 "died": no heartbeat for longer than the lease
     second = repo.claim(job.id, worker="w2", lease_s=LEASE_S, max_attempts=3)
     assert second is not None and second.attempt == 2
 
@@ -258,12 +300,12 @@ def test_expired_lease_is_taken_over_and_fences_out_the_old_worker(repo: JobRepo
     assert done is not None and done.status == "succeeded" and done.timings["total_s"] == 2
 
 
-def test_out_of_attempts_fails_the_job(repo: JobRepository) -> None:
+def test_out_of_attempts_fails_the_job(repo: JobRepository, clock: FakeClock) -> None:
     job, _ = repo.create(clip())
     for attempt in (1, 2):
         claim = repo.claim(job.id, worker=f"w{attempt}", lease_s=LEASE_S, max_attempts=2)
         assert claim is not None and claim.attempt == attempt
-        time.sleep(LEASE_S + 0.1)  # each worker dies
+        clock.advance(LEASE_S + 0.1)  # each worker dies
 
     assert repo.claim(job.id, worker="w3", lease_s=LEASE_S, max_attempts=2) is None
     failed = repo.get(job.id)
@@ -361,7 +403,9 @@ def test_cancel_finished_or_unknown_job(repo: JobRepository) -> None:
 # --- the sweeper's view ---------------------------------------------------------------------------
 
 
-def test_stale_finds_jobs_without_signs_of_life_once(repo: JobRepository) -> None:
+def test_stale_finds_jobs_without_signs_of_life_once(
+    repo: JobRepository, clock: FakeClock
+) -> None:
     waiting, _ = repo.create(clip())
     alive, _ = repo.create(clip())
     dead, _ = repo.create(clip())
@@ -373,9 +417,10 @@ def test_stale_finds_jobs_without_signs_of_life_once(repo: JobRepository) -> Non
     assert repo.succeed(finished.id, done_claim.attempt, result(), Timings())
     assert repo.stale(older_than_s=LEASE_S) == []
 
-    time.sleep(LEASE_S / 2)
+    clock.advance(LEASE_S / 2)
     assert repo.heartbeat(alive.id, alive_claim.attempt)
-    time.sleep(LEASE_S / 2 + 0.1)
+    assert repo.stale(older_than_s=LEASE_S) == []
+    clock.advance(LEASE_S / 2 + 0.1)
     assert repo.heartbeat(alive.id, alive_claim.attempt)
     stale = repo.stale(older_than_s=LEASE_S)
     assert sorted(stale) == sorted([waiting.id, dead.id])
@@ -385,12 +430,12 @@ def test_stale_finds_jobs_without_signs_of_life_once(repo: JobRepository) -> Non
     assert repo.claim(dead.id, worker="w4", lease_s=LEASE_S, max_attempts=3) is not None
 
 
-def test_stale_respects_limit_and_racing_sweepers(repo: JobRepository) -> None:
+def test_stale_respects_limit_and_racing_sweepers(repo: JobRepository, clock: FakeClock) -> None:
     for i in range(6):
         repo.create(clip(i, i + 1))
-    time.sleep(0.2)
+    clock.advance(0.2)
     assert len(repo.stale(older_than_s=0.1, limit=4)) == 4
-    time.sleep(0.2)
+    clock.advance(0.2)
     swept = in_threads(3, lambda _: repo.stale(older_than_s=0.1, limit=100))
     ids = [job_id for batch in swept for job_id in batch]
     assert len(ids) == 6 and len(set(ids)) == 6  # each job to exactly one sweeper
