@@ -17,6 +17,7 @@ port is open, closed or speaking which protocol.
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -143,6 +144,17 @@ class AddressPolicy:
     @classmethod
     def from_settings(cls, settings: Settings) -> AddressPolicy:
         return cls(getattr(settings, "allowed_source_networks", ()) or ())
+
+    @classmethod
+    def from_env(cls) -> AddressPolicy:
+        """What ``CLIPMAKER_ALLOWED_SOURCE_NETWORKS`` says now: the default of the media layer
+        when a caller (a notebook, ``cut(url)``) passes no policy. Unset: public only."""
+        return cls(parse_networks(os.environ.get("CLIPMAKER_ALLOWED_SOURCE_NETWORKS", "")))
+
+    @classmethod
+    def unrestricted(cls) -> AddressPolicy:
+        """Every address: only for the deployment's own endpoints (its S3), never user URLs."""
+        return cls(["0.0.0.0/0", "::/0"])
 
     def __repr__(self) -> str:
         return f"AddressPolicy({[str(n) for n in self.allowed_networks]!r})"

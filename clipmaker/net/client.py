@@ -11,10 +11,15 @@ kept-alive connection stays on the address it was checked on.
 
 Proxies from the environment are ignored (``trust_env=False``): a proxy would make the
 connection on our behalf, to an address we never checked.
+
+With a ``TransferGuard`` (``clipmaker.net.bounds``), every socket read waits in short ticks and
+asks the guard between them: a cancelled job, a deadline or a source below the minimum rate
+stops the read within a tick, on a stalled connection too.
 """
 
 from __future__ import annotations
 
+import time
 import typing
 from typing import Any
 
@@ -23,6 +28,7 @@ import httpcore
 import httpx
 
 from clipmaker.net.addresses import AddressPolicy, SourceForbidden
+from clipmaker.net.bounds import RateMeter, TransferGuard
 
 __all__ = [
     "AsyncPinnedTransport",
@@ -36,11 +42,68 @@ __all__ = [
 _TRANSPORT_KWARGS = ("verify", "cert", "http1", "http2", "limits", "retries", "socket_options")
 
 
-class PolicyBackend(httpcore.NetworkBackend):
-    """httpcore's sync backend, connecting only to the address the policy resolved."""
+class GuardedStream(httpcore.NetworkStream):
+    """A network stream whose reads wait in ticks, asking the guard between them."""
 
-    def __init__(self, policy: AddressPolicy, inner: httpcore.NetworkBackend | None = None):
+    def __init__(
+        self, inner: httpcore.NetworkStream, guard: TransferGuard, meter: RateMeter | None = None
+    ) -> None:
+        self._inner = inner
+        self._guard = guard
+        self._meter = meter or guard.meter()
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        guard = self._guard
+        waited = 0.0
+        while True:
+            guard.check()
+            tick = guard.tick_s if timeout is None else min(guard.tick_s, timeout - waited)
+            started = time.monotonic()
+            try:
+                data = self._inner.read(max_bytes, timeout=max(tick, 0.001))
+            except httpcore.ReadTimeout:
+                spent = time.monotonic() - started
+                waited += spent
+                self._meter.record(spent, 0)
+                if timeout is not None and waited >= timeout:
+                    raise
+                continue
+            self._meter.record(time.monotonic() - started, len(data))
+            return data
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._guard.check()
+        self._inner.write(buffer, timeout=timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: Any,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        inner = self._inner.start_tls(ssl_context, server_hostname=server_hostname, timeout=timeout)
+        return GuardedStream(inner, self._guard, self._meter)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class PolicyBackend(httpcore.NetworkBackend):
+    """httpcore's sync backend, connecting only to the address the policy resolved (and,
+    with a guard, reading under its bounds)."""
+
+    def __init__(
+        self,
+        policy: AddressPolicy,
+        inner: httpcore.NetworkBackend | None = None,
+        *,
+        guard: TransferGuard | None = None,
+    ):
         self.policy = policy
+        self.guard = guard
         self._inner = inner or httpcore.SyncBackend()
 
     def connect_tcp(
@@ -51,14 +114,17 @@ class PolicyBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: typing.Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
+        if self.guard is not None:
+            self.guard.check()
         address = self.policy.resolve(host, port)  # raises before any packet is sent
-        return self._inner.connect_tcp(
+        stream = self._inner.connect_tcp(
             address,
             port,
             timeout=timeout,
             local_address=local_address,
             socket_options=socket_options,
         )
+        return stream if self.guard is None else GuardedStream(stream, self.guard)
 
     def connect_unix_socket(
         self,
@@ -125,11 +191,13 @@ def _pool_options(transport: Any) -> dict[str, Any]:
 class PinnedTransport(httpx.HTTPTransport):
     """``httpx.HTTPTransport`` (no proxy, no unix socket) over a ``PolicyBackend``."""
 
-    def __init__(self, policy: AddressPolicy, **kwargs: Any) -> None:
+    def __init__(
+        self, policy: AddressPolicy, *, guard: TransferGuard | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(trust_env=False, **kwargs)
         self.policy = policy
         self._pool = httpcore.ConnectionPool(
-            **_pool_options(self), network_backend=PolicyBackend(policy)
+            **_pool_options(self), network_backend=PolicyBackend(policy, guard=guard)
         )
 
 
@@ -152,15 +220,20 @@ def _split(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     return transport, kwargs
 
 
-def pinned_client(policy: AddressPolicy, **httpx_kwargs: Any) -> httpx.Client:
+def pinned_client(
+    policy: AddressPolicy, *, guard: TransferGuard | None = None, **httpx_kwargs: Any
+) -> httpx.Client:
     """An ``httpx.Client`` whose every connection is checked and pinned by ``policy``.
 
     Takes ``httpx.Client``'s arguments (``timeout``, ``headers``, ``follow_redirects``...) and
     the transport's (``verify``, ``http2``, ``limits``...). A forbidden address raises
-    ``SourceForbidden`` (a ``ClipError``, code ``source_forbidden``) from the request.
+    ``SourceForbidden`` (a ``ClipError``, code ``source_forbidden``) from the request. With a
+    ``guard``, reads stop (raising the guard's error) once it says so.
     """
     transport, client = _split(dict(httpx_kwargs))
-    return httpx.Client(transport=PinnedTransport(policy, **transport), trust_env=False, **client)
+    return httpx.Client(
+        transport=PinnedTransport(policy, guard=guard, **transport), trust_env=False, **client
+    )
 
 
 def async_pinned_client(policy: AddressPolicy, **httpx_kwargs: Any) -> httpx.AsyncClient:
@@ -169,4 +242,3 @@ def async_pinned_client(policy: AddressPolicy, **httpx_kwargs: Any) -> httpx.Asy
     return httpx.AsyncClient(
         transport=AsyncPinnedTransport(policy, **transport), trust_env=False, **client
     )
-
