@@ -66,7 +66,9 @@ def test_migrate_creates_tables_and_is_idempotent(database_url: str) -> None:
     try:
         with engine.connect() as conn:
             head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [(head,)]
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [
+                (head,)
+            ]
     finally:
         engine.dispose()
 

@@ -208,7 +208,9 @@ def test_claim_runs_the_job_once(repo: JobRepository) -> None:
 
 def test_racing_claims_have_one_winner(repo: JobRepository) -> None:
     job, _ = repo.create(clip())
-    claims = in_threads(6, lambda i: repo.claim(job.id, worker=f"w{i}", lease_s=30, max_attempts=3))
+    claims = in_threads(
+        6, lambda i: repo.claim(job.id, worker=f"w{i}", lease_s=30, max_attempts=3)
+    )
     winners = [claim for claim in claims if claim is not None]
     assert len(winners) == 1 and winners[0].attempt == 1
 
