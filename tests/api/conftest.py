@@ -70,6 +70,9 @@ def _settings(mode: str, tmp: Path, instance: str, request: pytest.FixtureReques
         "lease_s": 4.0,  # a dead worker's job is taken over within seconds
         "max_upload_bytes": 6 * 1024 * 1024,
         "signed_url_ttl_s": 600,
+        # the test media servers listen on 127.0.0.1: admit exactly that (127.0.0.2 and ::1
+        # stay forbidden, for the SSRF tests)
+        "allowed_source_networks": ("127.0.0.1/32",),
     }
     if mode == "embedded":
         return Settings(**common)
