@@ -35,6 +35,7 @@ from clipmaker.pipeline import discard_attempt, run_clip_job, stage_weights
 from clipmaker.queue import Delivery
 from clipmaker.services import Services
 from clipmaker.settings import Settings
+from clipmaker.webhooks import WebhookSenders
 
 NAMESPACE = "clipmaker"
 log = logging.getLogger("clipmaker.worker")
@@ -165,6 +166,8 @@ class MediaWorker:
         self._threads.append(threading.Thread(target=self._sweep, daemon=True, name="sweeper"))
         for thread in self._threads:
             thread.start()
+        # Webhooks go out from threads of their own: a slow receiver never holds up a job.
+        self.webhooks = WebhookSenders(settings, self.services.jobs).start()
         log.info(
             "%s pulling with %d slots (pid %d)", self.name, len(self._threads) - 1, os.getpid()
         )
@@ -179,6 +182,7 @@ class MediaWorker:
 
     def stop(self) -> None:
         self._stop.set()
+        self.webhooks.stop()
 
     # --- the pull loop ---------------------------------------------------------------------
     def _pull(self, consumer: str) -> None:
@@ -218,6 +222,7 @@ class MediaWorker:
             self._run(claim, delivery, consumer)
         finally:
             self._busy.pop(consumer, None)
+            self.webhooks.wake()  # the job may have ended: its webhook is due now
         self.services.queue.ack(delivery)
 
     def _run(self, claim: Claim, delivery: Delivery, consumer: str) -> None:

@@ -57,7 +57,8 @@ def submit(
     check_request(services, request)
     job, created = services.jobs.create(request, idempotency_key=idempotency_key, batch_id=batch_id)
     if not created:
-        if job.request != request.model_dump(mode="json"):
+        same_webhook = job.webhook_url == (str(request.webhook.url) if request.webhook else None)
+        if job.request != request.stored() or not same_webhook:
             raise ClipError(
                 IDEMPOTENCY_KEY_REUSED,
                 "this Idempotency-Key was already used for a different request",
