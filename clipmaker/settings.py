@@ -13,10 +13,10 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, computed_field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -112,6 +112,14 @@ class Settings(BaseSettings):
         description="How long an identical request is answered with an earlier job's result.",
     )
 
+    # --- source addresses and bounds on work (clipmaker.net) -----------------------------------
+    allowed_source_networks: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Networks (comma-separated CIDRs, e.g. 127.0.0.1/32) fetched from besides "
+        "public addresses. Default: public addresses only; loopback, private, link-local, "
+        "multicast, reserved and cloud-metadata addresses are refused as source_forbidden.",
+    )
+
     # --- workers ---------------------------------------------------------------------------------
     ray_address: str | None = Field(
         default=None, description="Ray cluster to join (e.g. auto). Default: start Ray locally."
@@ -177,6 +185,13 @@ class Settings(BaseSettings):
         description="How often webhook senders look for due deliveries (a job that ends on "
         "the same worker wakes them at once).",
     )
+
+    @field_validator("allowed_source_networks", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> tuple[str, ...]:
+        from clipmaker.net.addresses import parse_networks
+
+        return tuple(str(net) for net in parse_networks(value))  # ValueError names a bad CIDR
 
     @field_validator("data_dir")
     @classmethod

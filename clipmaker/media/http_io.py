@@ -17,6 +17,14 @@ through Python file objects instead:
   at local files.
 - ``ByteCounter``: the running total of body bytes received, shared by all readers of a job.
   Everything that came over the network counts, including read-ahead nobody used.
+- Addresses and bounds: every connection goes through a pinned client
+  (``clipmaker.net.pinned_client``): the host is resolved once, refused as
+  ``source_forbidden`` unless the ``AddressPolicy`` allows it, and connected to at exactly that
+  address, on every redirect and every playlist segment. A ``TransferGuard`` stops reads on
+  cancellation, past the job's deadline, or below a minimum rate. Such a stop is remembered by
+  the session (``fatal_error``), so an error FFmpeg swallowed (a skipped HLS segment) still
+  ends the open with its real cause. Network failures have fixed messages: nothing a server
+  says (reason phrases, headers) is echoed back to the user.
 - ``SourceOpener``: what a job hands to ``cut``: a zero-argument callable returning a context
   manager that yields an opened ``InputContainer``. It tries range reading and falls back to
   downloading the whole source into scratch (``full_fetch``) when the server ignores Range
@@ -49,6 +57,8 @@ import av
 import httpx
 
 from clipmaker.errors import INVALID_SOURCE_URL, NOT_MEDIA, SOURCE_UNREACHABLE, ClipError
+from clipmaker.net import AddressPolicy, SourceForbidden, pinned_client
+from clipmaker.net.bounds import TransferGuard
 
 if TYPE_CHECKING:
     from av.container import InputContainer
@@ -186,10 +196,7 @@ class RangeNotSupported(ClipError):
     """The server answered a ranged request with the whole resource (200): no Range support."""
 
     def __init__(self, url: str) -> None:
-        super().__init__(
-            SOURCE_UNREACHABLE,
-            f"{describe_location(url)} does not support range requests",
-        )
+        super().__init__(SOURCE_UNREACHABLE, "the source server does not support range requests")
         self.url = url
 
 
@@ -211,6 +218,10 @@ class HttpSession:
     counter and a cache of fetched blocks shared by every reader (re-opens included).
 
     Thread-safe: readers of different sources (video and audio) may run in parallel.
+
+    ``policy`` says which addresses may be connected to (default: ``AddressPolicy.from_env()``,
+    public addresses unless ``CLIPMAKER_ALLOWED_SOURCE_NETWORKS`` says more); ``guard`` bounds
+    the reads (cancellation, deadline, minimum rate). A test ``transport`` replaces both.
     """
 
     def __init__(
@@ -221,6 +232,8 @@ class HttpSession:
         timeout_s: float = 30.0,
         cache_bytes: int = CACHE_BYTES,
         transport: httpx.BaseTransport | None = None,
+        policy: AddressPolicy | None = None,
+        guard: TransferGuard | None = None,
     ) -> None:
         self.counter = counter if counter is not None else ByteCounter()
         self.timeout_s = timeout_s
@@ -233,12 +246,18 @@ class HttpSession:
         if not any(k.lower() == "accept-encoding" for k in clean):
             clean["Accept-Encoding"] = "identity"
         self.headers = clean
-        self._client = httpx.Client(
-            headers=clean,
-            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 15.0)),
-            follow_redirects=True,
-            transport=transport,
-        )
+        self.policy = policy if policy is not None else AddressPolicy.from_env()
+        self.guard = guard
+        self._refusal: ClipError | None = None
+        options = {
+            "headers": clean,
+            "timeout": httpx.Timeout(timeout_s, connect=min(timeout_s, 15.0)),
+            "follow_redirects": True,
+        }
+        if transport is not None:
+            self._client = httpx.Client(transport=transport, **options)  # type: ignore[arg-type]
+        else:
+            self._client = pinned_client(self.policy, guard=guard, **options)
         self._lock = threading.Lock()
         self._resources: dict[str, _Resource] = {}
         self._blocks: OrderedDict[tuple[str, int], bytes] = OrderedDict()
@@ -260,6 +279,21 @@ class HttpSession:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def fatal_error(self) -> BaseException | None:
+        """Why this session must not go on, if it must not: a forbidden address met on any
+        read, or the guard's stop (cancelled, deadline, too slow). Callers raise it in place
+        of whatever FFmpeg made of the failed read."""
+        if self._refusal is not None:
+            return self._refusal
+        return self.guard.error if self.guard is not None else None
+
+    def _check(self) -> None:
+        error = self.fatal_error()
+        if error is not None:
+            raise error
+        if self.guard is not None:
+            self.guard.check()
 
     # -- resources and cache --------------------------------------------------------------
 
@@ -315,9 +349,13 @@ class HttpSession:
         got = bytearray()
         attempt = 0
         while True:
+            self._check()
             start = first + len(got)
             try:
                 body, whole = self._request_range(res, start, last)
+            except SourceForbidden as exc:
+                self._refusal = exc
+                raise
             except _Transient as exc:
                 got += exc.partial
                 if len(got) >= want:
@@ -361,15 +399,15 @@ class HttpSession:
                 if status != 206:
                     raise ClipError(
                         SOURCE_UNREACHABLE,
-                        f"{describe_location(res.url)} answered HTTP {status} to a range request",
+                        f"the source server answered HTTP {status} to a range request",
                     )
                 content_range = response.headers.get("Content-Range")
                 match = _CONTENT_RANGE.match(content_range or "")
                 if match is None or int(match.group(1)) != first:
                     raise ClipError(
                         SOURCE_UNREACHABLE,
-                        f"{describe_location(res.url)} answered with the wrong byte range "
-                        f"({content_range!r} for bytes {first}-{last})",
+                        f"the source server answered with the wrong byte range (for bytes "
+                        f"{first}-{last})",
                     )
                 res.ranges = True
                 if match.group(3) != "*":
@@ -383,24 +421,24 @@ class HttpSession:
                 return bytes(received[:expected]), False
         except (httpx.TransportError, httpx.StreamError) as exc:
             if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-                raise ClipError(
-                    INVALID_SOURCE_URL, f"cannot fetch {describe_location(res.url)}: {exc}"
-                ) from exc
+                raise ClipError(INVALID_SOURCE_URL, _BAD_URL) from exc
             raise _Transient(exc, received) from exc
 
     def open_stream(self, url: str) -> httpx.Response:
         """A plain GET (no Range) whose body the caller reads; retries the connection."""
         attempt = 0
         while True:
+            self._check()
             self.counter.request()
-            request = self._client.build_request("GET", url)
             try:
+                request = self._client.build_request("GET", url)
                 response = self._client.send(request, stream=True)
+            except SourceForbidden as exc:
+                self._refusal = exc
+                raise
             except httpx.TransportError as exc:
                 if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-                    raise ClipError(
-                        INVALID_SOURCE_URL, f"cannot fetch {describe_location(url)}: {exc}"
-                    ) from exc
+                    raise ClipError(INVALID_SOURCE_URL, _BAD_URL) from exc
                 if attempt >= RETRIES:
                     raise _unreachable(exc, url, self.timeout_s) from exc
                 time.sleep(RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)])
@@ -474,21 +512,23 @@ def _parse_total(content_range: str | None) -> int | None:
     return _int_or_none(content_range.rsplit("/", 1)[1])
 
 
+_BAD_URL = "the source URL cannot be fetched"
+
+
 def _http_error(response: httpx.Response, url: str) -> ClipError:
-    status = f"HTTP {response.status_code} {response.reason_phrase or ''}".strip()
-    return ClipError(SOURCE_UNREACHABLE, f"the server refused {describe_location(url)}: {status}")
+    """The status code only: a reason phrase is the server's own text."""
+    return ClipError(
+        SOURCE_UNREACHABLE, f"the source server refused the request (HTTP {response.status_code})"
+    )
 
 
 def _unreachable(exc: BaseException, url: str, timeout_s: float) -> ClipError:
-    where = describe_location(url)
+    """One fixed message per kind of failure: never the socket's or the server's words."""
     if isinstance(exc, httpx.TimeoutException):
-        return ClipError(SOURCE_UNREACHABLE, f"timed out reading {where} ({timeout_s:g} s)")
+        return ClipError(SOURCE_UNREACHABLE, f"the source did not answer within {timeout_s:g} s")
     if isinstance(exc, httpx.ConnectError):
-        text = str(exc)
-        if "refused" in text.lower() or "errno 111" in text.lower():
-            text = "connection refused"
-        return ClipError(SOURCE_UNREACHABLE, f"could not connect to {where}: {text}")
-    return ClipError(SOURCE_UNREACHABLE, f"could not read {where}: {exc}")
+        return ClipError(SOURCE_UNREACHABLE, "could not connect to the source server")
+    return ClipError(SOURCE_UNREACHABLE, "the connection to the source server failed")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -751,16 +791,21 @@ def full_fetch(
     max_bytes: int = DEFAULT_MAX_FULL_FETCH,
     timeout_s: float = 30.0,
     session: HttpSession | None = None,
+    policy: AddressPolicy | None = None,
+    guard: TransferGuard | None = None,
 ) -> Path:
     """Download all of ``url`` into ``dest`` (streamed, counted); returns ``dest``.
 
     Written to a ``.part`` file renamed into place when complete. ``progress(done, total)``
     is called as bytes arrive (``total`` None when the server does not say); if it raises,
     the download stops and nothing is left at ``dest``. More than ``max_bytes`` (a live
-    stream never ends) is a ``ClipError``.
+    stream never ends) is a ``ClipError``. Without a ``session``, one is made with ``policy``
+    and ``guard`` (see ``HttpSession``).
     """
     own = session is None
-    sess = session or HttpSession(headers=headers, counter=counter, timeout_s=timeout_s)
+    sess = session or HttpSession(
+        headers=headers, counter=counter, timeout_s=timeout_s, policy=policy, guard=guard
+    )
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(f".{dest.name}.part")
@@ -771,8 +816,7 @@ def full_fetch(
             if total is not None and total > max_bytes:
                 raise ClipError(
                     SOURCE_UNREACHABLE,
-                    f"{describe_location(url)} is {total} bytes, more than the "
-                    f"{max_bytes} we download whole",
+                    f"the source is {total} bytes, more than the {max_bytes} we download whole",
                 )
             done = 0
             with part.open("wb") as fh:
@@ -783,15 +827,15 @@ def full_fetch(
                     if done > max_bytes:
                         raise ClipError(
                             SOURCE_UNREACHABLE,
-                            f"{describe_location(url)} goes on past {max_bytes} bytes "
-                            "(a live stream?); not downloading it whole",
+                            f"the source goes on past {max_bytes} bytes (a live stream?); "
+                            "not downloading it whole",
                         )
                     if progress is not None:
                         progress(done, total)
             if total is not None and done < total:
                 raise ClipError(
                     SOURCE_UNREACHABLE,
-                    f"the download of {describe_location(url)} stopped at {done} of {total} bytes",
+                    f"the download of the source stopped at {done} of {total} bytes",
                 )
         except (httpx.TransportError, httpx.StreamError) as exc:
             raise _unreachable(exc, url, sess.timeout_s) from exc
@@ -844,6 +888,10 @@ class SourceOpener:
     opens reuse ("full"). One HTTP session (connections, block cache, counter) serves every
     open. ``close()`` (or ``with opener:``) releases it and removes a download made into a
     temporary directory (a given ``scratch_dir`` is the caller's to clean).
+
+    ``policy`` and ``guard`` go to the HTTP session (see ``HttpSession``). If a read met a
+    forbidden address or the guard stopped it, ``open()`` raises that, whatever FFmpeg did
+    with the failed read (the hls demuxer skips a segment it can't open).
     """
 
     def __init__(
@@ -856,8 +904,12 @@ class SourceOpener:
         timeout_s: float = 30.0,
         live: bool = False,
         max_full_fetch_bytes: int = DEFAULT_MAX_FULL_FETCH,
+        policy: AddressPolicy | None = None,
+        guard: TransferGuard | None = None,
     ) -> None:
         self.location = location
+        self.policy = policy
+        self.guard = guard
         self.headers = dict(headers or {})
         self.counter = counter
         self.scratch_dir = Path(scratch_dir) if scratch_dir is not None else None
@@ -884,20 +936,43 @@ class SourceOpener:
     @contextlib.contextmanager
     def open(self) -> Iterator[OpenedSource]:
         """Open the source; yields an ``OpenedSource``. Errors are ``ClipError``s."""
-        container, fetch_path = self._open()
+        try:
+            container, fetch_path = self._open()
+        except BaseException as exc:
+            self._raise_fatal(exc)
+            raise
         try:
             from clipmaker.media.probe import check_container
 
             check_container(container, self.location)
             yield OpenedSource(container, fetch_path, self.local_path)
+        except BaseException as exc:
+            self._raise_fatal(exc)
+            raise
         finally:
             container.close()
+        self._raise_fatal(None)
+
+    def _raise_fatal(self, current: BaseException | None) -> None:
+        """Raise the session's fatal error (forbidden address, cancelled, deadline, too slow)
+        in place of ``current``; FFmpeg reports those as a read error, or not at all."""
+        with self._lock:
+            session = self._session
+        fatal = session.fatal_error() if session is not None else None
+        if fatal is None and self.guard is not None:
+            fatal = self.guard.error
+        if fatal is not None and fatal is not current:
+            raise fatal from current
 
     def session(self) -> HttpSession:
         with self._lock:
             if self._session is None:
                 self._session = HttpSession(
-                    headers=self.headers, counter=self.counter, timeout_s=self.timeout_s
+                    headers=self.headers,
+                    counter=self.counter,
+                    timeout_s=self.timeout_s,
+                    policy=self.policy,
+                    guard=self.guard,
                 )
             return self._session
 

@@ -72,6 +72,9 @@ def _settings(mode: str, tmp: Path, instance: str, request: pytest.FixtureReques
         "signed_url_ttl_s": 600,
         "webhook_retry_base_s": 0.5,  # a receiver's retry comes within a second
         "webhook_poll_s": 0.2,
+        # the test media servers listen on 127.0.0.1: admit exactly that (127.0.0.2 and ::1
+        # stay forbidden, for the SSRF tests)
+        "allowed_source_networks": ("127.0.0.1/32",),
     }
     if mode == "embedded":
         return Settings(**common)

@@ -19,6 +19,16 @@ from tests.support.http_server import MediaServer, serve_directory
 FPS = 25
 GOP_S = 2.0
 BEEPS = (3.0, 7.5, 12.34)
+# The media layer fetches public addresses only unless told more; the test servers listen on
+# 127.0.0.1, so these tests admit exactly that address (127.0.0.2, ::1... stay forbidden).
+ALLOWED_NETWORKS = "127.0.0.1/32"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _allow_test_servers() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CLIPMAKER_ALLOWED_SOURCE_NETWORKS", ALLOWED_NETWORKS)
+        yield
 
 
 @pytest.fixture(scope="session")

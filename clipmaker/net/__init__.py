@@ -1,0 +1,19 @@
+"""Network rules for everything clipmaker fetches on a user's behalf (sources, webhooks)."""
+
+from clipmaker.net.addresses import FORBIDDEN_MESSAGE, AddressPolicy, SourceForbidden
+from clipmaker.net.client import (
+    AsyncPinnedTransport,
+    PinnedTransport,
+    async_pinned_client,
+    pinned_client,
+)
+
+__all__ = [
+    "FORBIDDEN_MESSAGE",
+    "AddressPolicy",
+    "AsyncPinnedTransport",
+    "PinnedTransport",
+    "SourceForbidden",
+    "async_pinned_client",
+    "pinned_client",
+]
