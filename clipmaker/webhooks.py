@@ -13,8 +13,8 @@ Why this shape:
   the API, a job given up after its workers died), so no final status is ever missed.
 - **Bounded**: exponential backoff from ``webhook_retry_base_s``, each wait at most an hour,
   until ``webhook_retry_for_s`` after the job ended; then the webhook is marked ``failed``.
-- **Same address rules as a source**: every request goes through ``send`` below, the one place
-  that opens connections for webhooks.
+- **Same address rules as a source**: checked at submit (``check_webhook_url``), and every
+  attempt goes through ``send``, which connects only through ``clipmaker.net``'s pinned client.
 """
 
 from __future__ import annotations
@@ -29,8 +29,11 @@ from datetime import datetime, timedelta
 
 import httpx
 
+from clipmaker.errors import ClipError
 from clipmaker.jobs.models import JobPublic, WebhookStatus, as_utc, utcnow, webhook_key
 from clipmaker.jobs.repository import JobRepository, WebhookClaim
+from clipmaker.net.addresses import AddressPolicy
+from clipmaker.net.client import pinned_client
 from clipmaker.settings import Settings
 
 log = logging.getLogger("clipmaker.webhooks")
@@ -79,11 +82,27 @@ def headers(secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[str, 
 def send(settings: Settings, url: str, headers: dict[str, str], body: bytes) -> int:
     """POST once and return the receiver's status code (redirects are not followed).
 
-    The one place that opens a webhook connection, so the address rules apply here.
+    The one place that opens a webhook connection: it goes through the pinned client, so the
+    receiver's address is resolved once, checked against the same rules as a source
+    (``AddressPolicy``) and connected to exactly; a forbidden one raises ``SourceForbidden``.
     """
-    timeout = httpx.Timeout(settings.webhook_timeout_s)
-    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+    client = pinned_client(
+        AddressPolicy.from_settings(settings),
+        timeout=httpx.Timeout(settings.webhook_timeout_s),
+        follow_redirects=False,
+    )
+    with client:
         return client.post(url, content=body, headers=headers).status_code
+
+
+def check_webhook_url(settings: Settings, url: str) -> None:
+    """Submit-time check of a webhook URL, by the rules of a source URL (no DNS: a name is
+    checked on the address actually connected to, at each attempt)."""
+    try:
+        AddressPolicy.from_settings(settings).check_url(url)
+    except ClipError as exc:
+        message = exc.message.replace("the source ", "the webhook ")
+        raise ClipError(exc.code, f"webhook.url: {message}") from None
 
 
 def retry_at(settings: Settings, claim: WebhookClaim, now: datetime) -> datetime | None:

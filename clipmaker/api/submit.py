@@ -19,6 +19,7 @@ from clipmaker.errors import (
 )
 from clipmaker.jobs.models import ClipRequest, Job
 from clipmaker.services import Services
+from clipmaker.webhooks import check_webhook_url
 
 log = logging.getLogger("clipmaker.api")
 
@@ -27,6 +28,8 @@ IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
 
 def check_request(services: Services, request: ClipRequest) -> None:
     """Refuse what is already known to be wrong, before a worker spends time on it."""
+    if request.webhook is not None:
+        check_webhook_url(services.settings, str(request.webhook.url))
     limit = services.settings.max_clip_s
     if request.duration > limit:
         raise ClipError(
