@@ -30,6 +30,8 @@ from clipmaker.jobs.models import (
 )
 from clipmaker.media import cut, resolve
 from clipmaker.media.http_io import ByteCounter, SourceOpener
+from clipmaker.net import AddressPolicy
+from clipmaker.net.bounds import TransferGuard
 from clipmaker.services import Services
 
 Transcribe = Callable[[np.ndarray, str | None], Transcript]
@@ -106,18 +108,39 @@ class SourceInputs:
                 opener.close()
 
 
-def source_inputs(services: Services, request: ClipRequest, scratch: Path) -> SourceInputs:
-    """Resolve the source (through the extraction cache) into openers for its inputs."""
+def source_inputs(
+    services: Services, request: ClipRequest, scratch: Path, guard: TransferGuard | None = None
+) -> SourceInputs:
+    """Resolve the source (through the extraction cache) into openers for its inputs.
+
+    A user's URL is fetched (by yt-dlp and by our reader, every hop) only at addresses the
+    deployment's ``AddressPolicy`` allows; an upload in S3 is the deployment's own endpoint,
+    which may well be private. ``guard`` bounds every read (cancel, deadline, minimum rate).
+    """
     counter = ByteCounter()
+    settings = services.settings
     if request.source.url is not None:
-        max_height = services.settings.max_height
+        policy = AddressPolicy.from_settings(settings)
         resolved, _ = services.extractions.resolve(
-            str(request.source.url), lambda url: resolve(url, max_height=max_height)
+            str(request.source.url),
+            lambda url: resolve(
+                url,
+                max_height=settings.max_height,
+                policy=policy,
+                guard=guard,
+                extractors=settings.ytdlp_extractors or None,
+                plugin_dirs=settings.ytdlp_plugin_dirs,
+            ),
         )
         if resolved.is_live:
             raise ClipError(LIVE_SOURCE, "the source is a live stream; clip it once it has ended")
         video = SourceOpener(
-            resolved.media_url, headers=resolved.http_headers, counter=counter, scratch_dir=scratch
+            resolved.media_url,
+            headers=resolved.http_headers,
+            counter=counter,
+            scratch_dir=scratch,
+            policy=policy,
+            guard=guard,
         )
         audio = None
         if resolved.audio_url:
@@ -126,6 +149,8 @@ def source_inputs(services: Services, request: ClipRequest, scratch: Path) -> So
                 headers=resolved.audio_http_headers,
                 counter=counter,
                 scratch_dir=scratch,
+                policy=policy,
+                guard=guard,
             )
         return SourceInputs(video, audio, counter)
     upload_id = request.source.upload_id
@@ -137,7 +162,14 @@ def source_inputs(services: Services, request: ClipRequest, scratch: Path) -> So
         location = str(services.store.local_path(upload.key))
     else:  # read the upload from S3 by range, like any other source
         location = services.store.signed_url(upload.key, 6 * 3600).url
-    return SourceInputs(SourceOpener(location, counter=counter, scratch_dir=scratch), None, counter)
+    opener = SourceOpener(
+        location,
+        counter=counter,
+        scratch_dir=scratch,
+        policy=AddressPolicy.unrestricted(),  # our own storage, not a user's address
+        guard=guard,
+    )
+    return SourceInputs(opener, None, counter)
 
 
 def run_clip_job(
@@ -149,8 +181,13 @@ def run_clip_job(
     transcribe: Transcribe,
     report: Report,
     log: logging.LoggerAdapter,
+    guard: TransferGuard | None = None,
 ) -> tuple[StoredResult, Timings, MediaReport]:
-    """Run every stage; on any exception nothing of this attempt stays in storage or scratch."""
+    """Run every stage; on any exception nothing of this attempt stays in storage or scratch.
+
+    ``guard`` bounds the job's network reads and is checked between stages (cancellation,
+    the job's deadline); ``report`` may raise to stop the job between progress steps.
+    """
     reused = reuse_result(services, request)
     if reused is not None:
         log.info("identical to job %s: reusing its result", reused[1].cached_from)
@@ -163,7 +200,7 @@ def run_clip_job(
     try:
         with timed(spent, "fetch_s"):
             report(JobStage.fetching, 0.0)
-            inputs = source_inputs(services, request, scratch)
+            inputs = source_inputs(services, request, scratch, guard)
         log.info(
             "source resolved; cutting %.3f-%.3f s (%s)",
             request.start,
@@ -194,6 +231,8 @@ def run_clip_job(
         )
 
         subtitle_files: dict[str, Path] = {}
+        if guard is not None:
+            guard.check()
         if formats:
             with timed(spent, "asr_s"):
                 report(JobStage.transcribing, 0.0)

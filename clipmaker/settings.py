@@ -119,6 +119,33 @@ class Settings(BaseSettings):
         "public addresses. Default: public addresses only; loopback, private, link-local, "
         "multicast, reserved and cloud-metadata addresses are refused as source_forbidden.",
     )
+    ytdlp_extractors: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="yt-dlp extractors allowed to run (comma-separated; yt-dlp's "
+        "allowed_extractors regexes, e.g. youtube,vimeo,generic). Default: all of them.",
+    )
+    ytdlp_plugin_dirs: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Folders (comma-separated) holding yt-dlp plugin packages to load. "
+        "Default: none; plugins are never loaded from user or system folders.",
+    )
+    job_deadline_s: float = Field(
+        default=3600.0,
+        ge=0,
+        description="A job attempt still running this long after it started fails with "
+        "job_deadline_exceeded (0: no deadline).",
+    )
+    min_source_bytes_per_s: float = Field(
+        default=16384.0,
+        ge=0,
+        description="A source connection that brings fewer bytes per second than this, over "
+        "source_rate_window_s of waiting for it, fails as source_too_slow (0: no minimum).",
+    )
+    source_rate_window_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="The window over which min_source_bytes_per_s is judged.",
+    )
 
     # --- workers ---------------------------------------------------------------------------------
     ray_address: str | None = Field(
@@ -192,6 +219,12 @@ class Settings(BaseSettings):
         from clipmaker.net.addresses import parse_networks
 
         return tuple(str(net) for net in parse_networks(value))  # ValueError names a bad CIDR
+
+    @field_validator("ytdlp_extractors", "ytdlp_plugin_dirs", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> tuple[str, ...]:
+        items = value.split(",") if isinstance(value, str) else list(value or ())
+        return tuple(text for item in items if (text := str(item).strip()))
 
     @field_validator("data_dir")
     @classmethod

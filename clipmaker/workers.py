@@ -31,6 +31,7 @@ from clipmaker.errors import INTERNAL_ERROR, ClipError, JobCancelled
 from clipmaker.jobs.models import JobStage, as_utc, utcnow
 from clipmaker.jobs.repository import Claim
 from clipmaker.logs import configure_logging, job_log
+from clipmaker.net.bounds import TransferGuard
 from clipmaker.pipeline import discard_attempt, run_clip_job, stage_weights
 from clipmaker.queue import Delivery
 from clipmaker.services import Services
@@ -59,10 +60,17 @@ class _Progress:
     """Turns (stage, fraction) reports into job progress, and stops a job that was cancelled
     or taken over. Stage changes go to SQL (fenced); fine-grained progress to Redis only."""
 
-    def __init__(self, services: Services, claim: Claim, fenced: threading.Event) -> None:
+    def __init__(
+        self,
+        services: Services,
+        claim: Claim,
+        fenced: threading.Event,
+        guard: TransferGuard | None = None,
+    ) -> None:
         self.services = services
         self.claim = claim
         self.fenced = fenced
+        self.guard = guard
         self.weights = stage_weights(bool(claim.request.subtitle_formats))
         self.stage: JobStage | None = None
         self.last_write = 0.0
@@ -83,6 +91,36 @@ class _Progress:
                 self.fenced.set()
         if self.fenced.is_set():
             raise JobCancelled(job_id)
+        if self.guard is not None:
+            self.guard.check()  # the job's deadline, or a stop its reads already met
+
+
+class _StopCheck:
+    """The guard's ``stop``: called by the job's network reads between ticks (about twice a
+    second while a read waits), it raises ``JobCancelled`` once the job was cancelled or
+    taken over, so a read stalled on a silent source ends, and frees its slot, at once. Asks
+    Redis at most every ``every_s``; a Redis blip is not a cancellation."""
+
+    def __init__(
+        self, services: Services, job_id: str, fenced: threading.Event, every_s: float = 0.5
+    ) -> None:
+        self.services, self.job_id, self.fenced, self.every_s = services, job_id, fenced, every_s
+        self._last = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> None:
+        if not self.fenced.is_set():
+            with self._lock:
+                now = time.monotonic()
+                due, self._last = now - self._last >= self.every_s, now
+            if due:
+                try:
+                    if self.services.index.is_cancelled(self.job_id):
+                        self.fenced.set()
+                except redis.RedisError:
+                    pass
+        if self.fenced.is_set():
+            raise JobCancelled(self.job_id)
 
 
 class _Lease:
@@ -232,16 +270,23 @@ class MediaWorker:
         queued_s = (utcnow() - as_utc(claim.created_at)).total_seconds()
         started = time.perf_counter()
         with _Lease(self.services, claim, delivery, consumer) as lease:
-            report = _Progress(self.services, claim, lease.fenced)
+            guard = TransferGuard.within(
+                self.settings.job_deadline_s,
+                min_bytes_per_s=self.settings.min_source_bytes_per_s,
+                window_s=self.settings.source_rate_window_s,
+                stop=_StopCheck(self.services, claim.job_id, lease.fenced),
+            )
+            report = _Progress(self.services, claim, lease.fenced, guard)
             try:
                 result, timings, media = run_clip_job(
                     self.services,
                     claim.job_id,
                     claim.attempt,
                     claim.request,
-                    transcribe=self._transcribe,
+                    transcribe=lambda audio, language: self._transcribe(audio, language, guard),
                     report=report,
                     log=jlog,
+                    guard=guard,
                 )
             except JobCancelled:
                 jlog.info("stopped: cancelled or taken over")
@@ -274,13 +319,21 @@ class MediaWorker:
             discard_attempt(self.services, claim.job_id, claim.attempt)
             jlog.info("finished but fenced out; discarded this attempt's files")
 
-    def _transcribe(self, audio: np.ndarray, language: str | None) -> Transcript:
+    def _transcribe(
+        self, audio: np.ndarray, language: str | None, guard: TransferGuard | None = None
+    ) -> Transcript:
         count = self.settings.asr_workers
         if count < 1:
             raise ClipError("asr_unavailable", "subtitles need an ASR worker; none is configured")
         self._asr_next = (self._asr_next + 1) % count
         worker = ray.get_actor(asr_worker_name(self.settings, self._asr_next), NAMESPACE)
-        return ray.get(worker.transcribe.remote(audio, language))
+        ref = worker.transcribe.remote(audio, language)
+        while guard is not None:  # wait in ticks: a cancel or the deadline stops the wait
+            ready, _ = ray.wait([ref], timeout=guard.tick_s)
+            if ready:
+                break
+            guard.check()
+        return ray.get(ref)
 
     # --- the sweeper -------------------------------------------------------------------------
     def _sweep(self) -> None:

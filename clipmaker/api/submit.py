@@ -18,6 +18,7 @@ from clipmaker.errors import (
     ClipError,
 )
 from clipmaker.jobs.models import ClipRequest, Job
+from clipmaker.net import AddressPolicy
 from clipmaker.services import Services
 from clipmaker.webhooks import check_webhook_url
 
@@ -35,6 +36,10 @@ def check_request(services: Services, request: ClipRequest) -> None:
         raise ClipError(
             INVALID_REQUEST, f"the clip is {request.duration:g} s long; the limit is {limit:g} s"
         )
+    if request.source.url is not None:
+        # 422 source_forbidden now when the URL itself names a forbidden address (an IP
+        # literal in any spelling, localhost); names are checked when fetched, every hop
+        AddressPolicy.from_settings(services.settings).check_url(str(request.source.url))
     upload_id = request.source.upload_id
     if upload_id is None:
         return

@@ -25,8 +25,15 @@ and AAC at equal height (what every cutter and browser handles). Formats we can 
   seeks it (fMP4 segments), one segment at a time, counted.
 
 Every failure becomes a ``ClipError`` a user can act on: a URL we won't fetch
-(``invalid_source_url``), a host we can't reach (``source_unreachable``), a page without a
-video (``not_media``). yt-dlp's messages are rewritten into plain words.
+(``invalid_source_url``), an address the ``AddressPolicy`` forbids (``source_forbidden``), a
+host we can't reach (``source_unreachable``), a page without a video (``not_media``). yt-dlp's
+messages are rewritten into plain words; network failures get fixed messages that echo
+nothing a server said (reason phrases, ports).
+
+yt-dlp runs as ``clipmaker.net.ytdlp.PolicedYoutubeDL``: every request it makes (pages,
+APIs, manifests, embeds, redirects) goes through the pinned client and the policy. Which
+extractors run can be limited (``extractors``, yt-dlp's ``allowed_extractors``), and plugins
+load only from the folders given (``plugin_dirs``, default none).
 """
 
 from __future__ import annotations
@@ -35,10 +42,12 @@ import math
 import re
 import socket
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import httpx
 import yt_dlp
 from yt_dlp.networking.exceptions import HTTPError as YtdlpHTTPError
 from yt_dlp.utils import DownloadError, ExtractorError, UnsupportedError
@@ -46,6 +55,9 @@ from yt_dlp.utils import urljoin as ytdlp_urljoin
 
 from clipmaker.errors import INVALID_SOURCE_URL, NOT_MEDIA, SOURCE_UNREACHABLE, ClipError
 from clipmaker.media.http_io import describe_location, hls_data_url
+from clipmaker.net import AddressPolicy
+from clipmaker.net.bounds import TransferGuard
+from clipmaker.net.ytdlp import PolicedYoutubeDL, configure_plugins, stop_cause
 
 __all__ = [
     "DEFAULT_MAX_HEIGHT",
@@ -170,29 +182,30 @@ def _clean(message: str) -> str:
 
 
 def _classify(exc: BaseException, url: str, timeout_s: float) -> ClipError:
-    host = urlsplit(url).netloc
+    """A ``ClipError`` for what yt-dlp raised. Network failures get fixed messages (the status
+    code, never the reason phrase or the socket's words, which would tell an internal port's
+    protocol)."""
     chain = _causes(exc)
     for cause in chain:
         if isinstance(cause, YtdlpHTTPError):
             return ClipError(
-                SOURCE_UNREACHABLE,
-                f"{host} answered HTTP {cause.status} {cause.reason or ''}".strip(),
+                SOURCE_UNREACHABLE, f"the source server refused the request (HTTP {cause.status})"
             )
     for cause in chain:
         if isinstance(cause, socket.gaierror):
+            return ClipError(SOURCE_UNREACHABLE, "the source host could not be found")
+        if isinstance(cause, TimeoutError | httpx.TimeoutException):
             return ClipError(
-                SOURCE_UNREACHABLE, f"could not find the host {host} (DNS lookup failed)"
-            )
-        if isinstance(cause, ConnectionRefusedError):
-            return ClipError(SOURCE_UNREACHABLE, f"could not connect to {host}: connection refused")
-        if isinstance(cause, TimeoutError):
-            return ClipError(
-                SOURCE_UNREACHABLE, f"{host} did not answer within {timeout_s:g} seconds"
+                SOURCE_UNREACHABLE, f"the source did not answer within {timeout_s:g} seconds"
             )
         if isinstance(cause, ssl.SSLError):
-            return ClipError(SOURCE_UNREACHABLE, f"secure connection to {host} failed: {cause}")
-        if isinstance(cause, ConnectionError):
-            return ClipError(SOURCE_UNREACHABLE, f"the connection to {host} failed: {cause}")
+            return ClipError(SOURCE_UNREACHABLE, "the secure connection to the source failed")
+        if isinstance(cause, ConnectionError | httpx.ConnectError):
+            return ClipError(SOURCE_UNREACHABLE, "could not connect to the source server")
+        if isinstance(cause, httpx.TransportError):
+            return ClipError(SOURCE_UNREACHABLE, "the connection to the source server failed")
+    if "No suitable extractor" in str(exc):  # only some extractors are allowed here
+        return ClipError(INVALID_SOURCE_URL, "this site is not supported by this service")
     for cause in chain:
         if isinstance(cause, UnsupportedError):
             return ClipError(NOT_MEDIA, f"no video found at {url}")
@@ -300,9 +313,12 @@ def _input(ydl: yt_dlp.YoutubeDL, fmt: dict[str, Any], url: str, duration: float
     return _Input(str(media_url), headers, protocol, fmt.get("format_id"))
 
 
-def ytdlp_params(max_height: int, timeout_s: float) -> dict[str, Any]:
-    """The options ``resolve`` gives yt-dlp: quiet, no download, our format choice."""
-    return {
+def ytdlp_params(
+    max_height: int, timeout_s: float, extractors: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """The options ``resolve`` gives yt-dlp: quiet, no download, our format choice, and the
+    extractors allowed (yt-dlp's ``allowed_extractors`` regexes; None: all of them)."""
+    params: dict[str, Any] = {
         "quiet": True,
         "no_warnings": True,
         "noprogress": True,
@@ -316,6 +332,9 @@ def ytdlp_params(max_height: int, timeout_s: float) -> dict[str, Any]:
         "format_sort": [f"res:{int(max_height)}", "vcodec:h264", "proto", "acodec:aac"],
         "cachedir": False,
     }
+    if extractors:
+        params["allowed_extractors"] = list(extractors)
+    return params
 
 
 def resolved_from_info(ydl: yt_dlp.YoutubeDL, info: dict[str, Any], url: str) -> ResolvedSource:
@@ -348,7 +367,14 @@ def resolved_from_info(ydl: yt_dlp.YoutubeDL, info: dict[str, Any], url: str) ->
 
 
 def resolve(
-    url: str, *, max_height: int = DEFAULT_MAX_HEIGHT, timeout_s: float = 30.0
+    url: str,
+    *,
+    max_height: int = DEFAULT_MAX_HEIGHT,
+    timeout_s: float = 30.0,
+    policy: AddressPolicy | None = None,
+    guard: TransferGuard | None = None,
+    extractors: Sequence[str] | None = None,
+    plugin_dirs: Sequence[str] = (),
 ) -> ResolvedSource:
     """Ask yt-dlp which media ``url`` stands for, without downloading it.
 
@@ -356,15 +382,33 @@ def resolve(
     playlists and DASH manifests (its "generic" extractor). Picks formats no taller than
     ``max_height`` (see the module doc). A direct link to something that is not media (a text
     file) can still resolve: ``probe``/``cut`` then say ``not_media``.
+
+    Every request yt-dlp makes obeys ``policy`` (default ``AddressPolicy.from_env()``) and
+    ``guard``; a refusal is ``source_forbidden`` even when an extractor swallowed it and
+    failed otherwise. ``extractors`` and ``plugin_dirs``: see the module doc.
     """
     url = _check_url(url)
     if int(max_height) <= 0:
         raise ClipError(INVALID_SOURCE_URL, f"max_height must be positive, not {max_height}")
+    policy = policy if policy is not None else AddressPolicy.from_env()
+    policy.check_url(url)
+    configure_plugins(plugin_dirs)
+    params = ytdlp_params(max_height, timeout_s, extractors)
+    ydl: PolicedYoutubeDL | None = None
     try:
-        with yt_dlp.YoutubeDL(ytdlp_params(max_height, timeout_s)) as ydl:
-            info = _pick_entry(ydl.extract_info(url, download=False) or {}, url)
-            return resolved_from_info(ydl, info, url)
+        with PolicedYoutubeDL(params, policy=policy, guard=guard) as ydl:
+            try:
+                info = _pick_entry(ydl.extract_info(url, download=False) or {}, url)
+                return resolved_from_info(ydl, info, url)
+            except BaseException as exc:
+                stopped = ydl.stopped or stop_cause(exc)
+                if stopped is not None and stopped is not exc:
+                    raise stopped from None
+                raise
     except ClipError:
         raise
     except (yt_dlp.utils.YoutubeDLError, OSError) as exc:
+        stopped = stop_cause(exc) or (guard.error if guard is not None else None)
+        if stopped is not None:
+            raise stopped from None
         raise _classify(exc, url, timeout_s) from exc
