@@ -79,14 +79,16 @@ class _Progress:
         low, high = self.weights[stage]
         overall = low + (high - low) * min(max(fraction, 0.0), 1.0)
         job_id, attempt = self.claim.job_id, self.claim.attempt
-        if stage != self.stage:
+        stage_changed = stage != self.stage
+        if stage_changed:
             self.stage = stage
             if not self.services.jobs.set_stage(job_id, attempt, stage, overall):
                 self.fenced.set()
         now = time.monotonic()
-        if now - self.last_write >= 0.5 or fraction >= 1.0:
+        # Every stage change reaches the live event log, however soon after the last write.
+        if stage_changed or now - self.last_write >= 0.5 or fraction >= 1.0:
             self.last_write = now
-            self.services.index.set_progress(job_id, stage, overall)
+            self.services.index.set_progress(job_id, stage, overall, attempt=attempt)
             if self.services.index.is_cancelled(job_id):
                 self.fenced.set()
         if self.fenced.is_set():
@@ -309,7 +311,9 @@ class MediaWorker:
             update={"total_s": round(total, 3), "queued_s": round(queued_s, 3)}
         )
         if jobs.succeed(claim.job_id, claim.attempt, result, timings, media):
-            self.services.index.set_progress(claim.job_id, JobStage.storing, 1.0)
+            self.services.index.set_progress(
+                claim.job_id, JobStage.storing, 1.0, attempt=claim.attempt
+            )
             if media.fetch_path != "cache":
                 self.services.results.remember(claim.request, claim.job_id)
             self.metrics.finished.inc(tags={"status": "succeeded"})
