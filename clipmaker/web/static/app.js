@@ -54,7 +54,7 @@ function askForKey(refusedMessage) {
           } catch {
             /* kept for this page only */
           }
-          $("forget-key").hidden = false;
+          $("forget-key-item").hidden = false;
         }
         keyPrompt = null;
         resolve(given);
@@ -389,6 +389,7 @@ function markStage(current, finished) {
   const at = STAGE_ORDER.indexOf(current);
   for (const item of $("stages").children) {
     const index = STAGE_ORDER.indexOf(item.dataset.stage);
+    item.classList.remove("failed");
     item.classList.toggle("done", finished || index < at);
     if (!finished && index === at) item.setAttribute("aria-current", "step");
     else item.removeAttribute("aria-current");
@@ -415,10 +416,18 @@ function renderEvent(event) {
   } else if (event.status === "succeeded") {
     markStage("storing", true);
     say("Done: your clip is ready.");
-  } else if (event.status === "failed") {
-    say(`The clip could not be made: ${event.error ? event.error.message : "unknown error"}`);
-  } else if (event.status === "cancelled") {
-    say("Cancelled.");
+  } else if (event.status === "failed" || event.status === "cancelled") {
+    // The stage it stopped at stays marked, as stopped rather than current.
+    const stopped = document.querySelector('#stages li[aria-current="step"]');
+    if (stopped) {
+      stopped.removeAttribute("aria-current");
+      stopped.classList.add("failed");
+    }
+    if (event.status === "failed") {
+      say(`The clip could not be made: ${event.error ? event.error.message : "unknown error"}`);
+    } else {
+      say("Cancelled.");
+    }
   }
 }
 
@@ -579,7 +588,7 @@ function init() {
   for (const field of ["url", "start", "end", "subtitles"]) {
     $(field).addEventListener("input", () => setError(field, ""));
   }
-  $("forget-key").hidden = !storedKey();
+  $("forget-key-item").hidden = !storedKey();
   $("forget-key").addEventListener("click", () => {
     try {
       localStorage.removeItem(KEY_STORE);
@@ -587,7 +596,7 @@ function init() {
       /* nothing kept */
     }
     sessionKey = null;
-    $("forget-key").hidden = true;
+    $("forget-key-item").hidden = true;
   });
   $("cancel").hidden = true;
   resume();
