@@ -218,6 +218,7 @@ def test_errors_are_shown_at_the_field_at_fault(
     expect(url_error).not_to_be_empty()
     expect(end_error).to_be_hidden()
     expect(page.get_by_label("Video URL")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#stages li.failed")).to_have_text(re.compile("Fetching"))  # stopped here
     job_id = page.evaluate("location.hash").removeprefix("#job=")
     failed = service.client.job(job_id)
     assert failed.status == "failed" and failed.error is not None
