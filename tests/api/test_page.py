@@ -184,6 +184,11 @@ def test_clip_from_an_upload(
     clip, url = download(page, re.compile(r"^Download clip"), tmp_path / "clip.mp4")
     assert clip == httpx.get(url).content
 
+    # The address names the job: opened again (a reload, a shared link), the page shows it.
+    page.reload()
+    wait_for_clip(page)
+    assert clip_duration(page) == pytest.approx(2.0, abs=0.1)
+
 
 def test_errors_are_shown_at_the_field_at_fault(
     service: Service, media_server: MediaServer, page: Page, artifacts: Path

@@ -2,6 +2,11 @@
 
 S3 results are fetched from S3 with presigned URLs; this route exists for the embedded
 (local directory) store only, and refuses any link whose signature or expiry does not check.
+
+It answers HTTP ``Range`` requests (Starlette's ``FileResponse``: ``206`` with
+``Content-Range``, ``Accept-Ranges: bytes``, ``416`` past the end, ``If-Range`` against the
+ETag), so a ``<video>`` element can seek without downloading everything before the point it
+jumps to, and an interrupted download resumes where it stopped.
 """
 
 from __future__ import annotations

@@ -562,9 +562,10 @@ async function resume() {
   const match = /^#job=([0-9a-f]{32})$/.exec(location.hash);
   if (!match) return;
   setBusy(true);
-  const controller = startFollowing(match[1], "none", false);
   try {
-    await run(match[1], controller.signal);
+    const job = await (await api(`api/jobs/${match[1]}`)).json();
+    const controller = startFollowing(job.id, job.request.subtitles, false);
+    await run(job.id, controller.signal);
   } catch (error) {
     if (error instanceof ApiError) showApiError(error, "url");
   } finally {
