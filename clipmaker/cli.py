@@ -115,6 +115,9 @@ def demo(
 
     configure_logging()
     settings = Settings()
+    # the sample is served from 127.0.0.1, which sources may not use unless admitted
+    networks = (*settings.allowed_source_networks, "127.0.0.1/32")
+    settings = settings.with_overrides(allowed_source_networks=networks)
     typer.echo("Starting Ray, Ray Serve and the workers (embedded defaults)...")
     started = time.perf_counter()
     start_service(settings, quiet=True)

@@ -1,6 +1,7 @@
 """Network rules for everything clipmaker fetches on a user's behalf (sources, webhooks)."""
 
 from clipmaker.net.addresses import FORBIDDEN_MESSAGE, AddressPolicy, SourceForbidden
+from clipmaker.net.bounds import TransferGuard
 from clipmaker.net.client import (
     AsyncPinnedTransport,
     PinnedTransport,
@@ -14,6 +15,7 @@ __all__ = [
     "AsyncPinnedTransport",
     "PinnedTransport",
     "SourceForbidden",
+    "TransferGuard",
     "async_pinned_client",
     "pinned_client",
 ]

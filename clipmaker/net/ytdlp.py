@@ -232,6 +232,12 @@ class PolicedYoutubeDL(yt_dlp.YoutubeDL):
 
 _plugins_lock = threading.Lock()
 
+# No plugins unless ``configure_plugins`` names folders: set on import, so even a YoutubeDL
+# made elsewhere in the process (which loads plugins at its first __init__) loads none.
+with _plugins_lock:
+    if not ytdlp_globals.all_plugins_loaded.value:
+        ytdlp_globals.plugin_dirs.value = []
+
 
 def configure_plugins(directories: Sequence[str]) -> None:
     """Load yt-dlp plugins only from ``directories`` (none: no plugins at all).

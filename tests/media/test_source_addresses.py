@@ -17,7 +17,7 @@ import pytest
 from clipmaker.errors import SOURCE_FORBIDDEN, ClipError
 from clipmaker.media import cut
 from clipmaker.media.fetch import resolve
-from clipmaker.media.http_io import ByteCounter, SourceOpener, full_fetch
+from clipmaker.media.http_io import ByteCounter, SourceOpener, full_fetch, hls_data_url
 from clipmaker.media.sample import index_after_seek
 from clipmaker.net import FORBIDDEN_MESSAGE, AddressPolicy
 from clipmaker.net.ytdlp import PolicedYoutubeDL, stop_cause
@@ -82,6 +82,30 @@ def test_an_hls_segment_at_a_forbidden_address_is_refused(
             index_after_seek(container, 12.0)
     _assert_forbidden(caught.value)
     assert "/p.m3u8" in outside.requests
+    assert inside.connections == 0
+
+
+def test_a_dash_fragment_list_at_a_forbidden_address_is_refused(
+    media_dir: Path, source_20s: Path
+) -> None:
+    """DASH formats become a data: playlist that FFmpeg's hls demuxer reads: every fragment
+    still goes through our reader (FFmpeg opens no URL itself)."""
+    playlist = make_hls(source_20s, media_dir / "hls")
+    segments = {p.name: p.read_bytes() for p in (media_dir / "hls").glob("*.ts")}
+    with serve_target(
+        FORBIDDEN_HOST, {f"/{name}": Reply(200, data) for name, data in segments.items()}
+    ) as inside:
+        text = "".join(
+            inside.url(f"/{line}") + "\n" if line in segments else line + "\n"
+            for line in playlist.read_text().splitlines()
+        )
+        with (
+            pytest.raises(ClipError) as caught,
+            SourceOpener(hls_data_url(text), counter=ByteCounter()) as opener,
+            opener() as container,
+        ):
+            index_after_seek(container, 12.0)
+    _assert_forbidden(caught.value)
     assert inside.connections == 0
 
 

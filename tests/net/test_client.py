@@ -138,3 +138,46 @@ def test_async_client_refuses_too() -> None:
         anyio.run(_async_get, target.url("/a"))
     _assert_forbidden(info)
     assert target.connections == 0
+
+
+def test_dns_rebinding_cannot_switch_the_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name that answers an allowed address for the check and a forbidden one afterwards:
+    the connection goes to the address that was checked, and only there."""
+    real = socket.getaddrinfo
+    answers = iter(["127.0.0.1"] + ["127.0.0.2"] * 10)
+
+    def rebinding(host: object, port: object, *args: object, **kwargs: object) -> list:
+        if host == "rebind.test":
+            return real(next(answers), port, *args, **kwargs)
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    with serve_target("127.0.0.2", {"/a": Reply(200, b"secret")}) as inside:
+        routes = {"/a": Reply(200, b"public")}
+        with serve_target("127.0.0.1", routes) as outside:
+            # re-resolving at connect time would go to 127.0.0.2 (and fail or leak)
+            url = f"http://rebind.test:{outside.port}/a"
+            with pinned_client(ALLOW_LOOPBACK_1) as client:
+                assert client.get(url).content == b"public"
+                assert client.get(url).content == b"public"  # kept-alive, still pinned
+    assert outside.requests == ["/a", "/a"]
+    assert inside.connections == 0
+
+
+def test_a_name_with_any_forbidden_answer_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = socket.getaddrinfo
+
+    def split_horizon(host: object, port: object, *args: object, **kwargs: object) -> list:
+        if host == "both.test":
+            return real("127.0.0.1", port, *args, **kwargs) + real("127.0.0.2", port, *args)
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", split_horizon)
+    with (
+        serve_target("127.0.0.1", {"/a": Reply(200, b"public")}) as outside,
+        pinned_client(ALLOW_LOOPBACK_1) as client,
+        pytest.raises(ClipError) as info,
+    ):
+        client.get(f"http://both.test:{outside.port}/a")
+    _assert_forbidden(info)
+    assert outside.connections == 0

@@ -27,7 +27,8 @@ class Reply:
     status: int = 200
     body: bytes = b""
     headers: Mapping[str, str] = field(default_factory=dict)
-    drip_s: float | None = None  # send the body one byte at a time, this far apart
+    drip_s: float | None = None  # send the body one byte at a time, this far apart...
+    head: int = 0  # ...after sending this many bytes at once
     size: int | None = None  # Content-Length to announce (default: len(body))
 
 
@@ -85,7 +86,12 @@ def _handler(target: Target) -> type[BaseHTTPRequestHandler]:
             if reply.drip_s is None:
                 self.wfile.write(reply.body)
                 return
-            for i in range(len(reply.body)):
+            try:
+                self.wfile.write(reply.body[: reply.head])
+                self.wfile.flush()
+            except OSError:
+                return
+            for i in range(reply.head, len(reply.body)):
                 if target.stop.wait(reply.drip_s):
                     return
                 try:
