@@ -316,3 +316,19 @@ def test_asks_for_a_key_once_and_sends_it_everywhere(
     page.get_by_role("button", name="Make clip").click()
     wait_for_clip(page)
     assert len([url for url, given in seen if given is None]) == 1
+
+
+def test_the_page_is_self_contained_and_locked_down(service: Service) -> None:
+    """Served from the package under the deployment's prefix, running only its own files."""
+    page = httpx.get(f"{service.base_url}/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    prefix = service.base_url.split("://", 1)[1].split("/", 1)[1]
+    assert f'<base href="/{prefix}/">' in page.text  # every URL in the page is relative to it
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert "<script>" not in page.text and " on" + "click=" not in page.text  # nothing inline
+    for name, kind in (("app.js", "text/javascript"), ("app.css", "text/css")):
+        asset = httpx.get(f"{service.base_url}/static/{name}")
+        assert asset.status_code == 200 and asset.headers["content-type"].startswith(kind)
+    missing = httpx.get(f"{service.base_url}/static/..%2Froutes.py")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
