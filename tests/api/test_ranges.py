@@ -46,6 +46,11 @@ def test_an_interrupted_download_resumes(clip: tuple[str, bytes]) -> None:
 
 def test_an_unsatisfiable_range_is_416(clip: tuple[str, bytes]) -> None:
     url, whole = clip
-    response = httpx.get(url, headers={"Range": f"bytes={len(whole)}-"})
-    assert response.status_code == 416
-    assert response.headers["content-range"] == f"bytes */{len(whole)}"
+    for past_the_end in (f"bytes={len(whole)}-", f"bytes={len(whole) + 5}-{len(whole) + 9}"):
+        response = httpx.get(url, headers={"Range": past_the_end})
+        assert response.status_code == 416
+        assert response.headers["content-range"] == f"bytes */{len(whole)}"
+        assert response.json()["error"]["code"] == "range_not_satisfiable"
+    # A range that starts inside the file is served, clipped to its end.
+    tail = httpx.get(url, headers={"Range": f"bytes={len(whole) - 4}-{len(whole) + 100}"})
+    assert tail.status_code == 206 and tail.content == whole[-4:]
