@@ -204,10 +204,11 @@ class MediaWorker:
             for slot in range(settings.jobs_per_media_worker)
         ]
         self._threads.append(threading.Thread(target=self._sweep, daemon=True, name="sweeper"))
+        # Webhooks go out from threads of their own: a slow receiver never holds up a job.
+        # (Made before the pull loops start: a job that ends wakes them.)
+        self.webhooks = WebhookSenders(settings, self.services.jobs).start()
         for thread in self._threads:
             thread.start()
-        # Webhooks go out from threads of their own: a slow receiver never holds up a job.
-        self.webhooks = WebhookSenders(settings, self.services.jobs).start()
         log.info(
             "%s pulling with %d slots (pid %d)", self.name, len(self._threads) - 1, os.getpid()
         )
