@@ -76,7 +76,8 @@ class ResultCache:
     def key(self, request: ClipRequest) -> str:
         """Identical requests share a key: the source as given, the range and the options."""
         source = request.source.model_dump(mode="json", exclude_none=True)
-        options = request.model_dump(mode="json", exclude={"source"})
+        # Where the job is reported to is no part of what it makes.
+        options = request.model_dump(mode="json", exclude={"source", "webhook"})
         return self.prefix + _digest(json.dumps([source, options], sort_keys=True))
 
     def lookup(self, request: ClipRequest) -> str | None:

@@ -101,7 +101,10 @@ def serve() -> None:
     settings = Settings()
     start_service(settings)
     base = settings.resolved_public_base_url
-    typer.echo(f"clipmaker is serving at {base} (API docs: {base}/docs). Ctrl-C stops it.")
+    typer.echo(
+        f"clipmaker is serving at {base} (the page: {base}/, API docs: {base}/docs). "
+        "Ctrl-C stops it."
+    )
     with contextlib.suppress(KeyboardInterrupt):
         threading.Event().wait()
 
@@ -122,7 +125,10 @@ def demo(
     started = time.perf_counter()
     start_service(settings, quiet=True)
     base = settings.resolved_public_base_url
-    typer.echo(f"Ready in {time.perf_counter() - started:.1f} s: API docs at {base}/docs")
+    typer.echo(
+        f"Ready in {time.perf_counter() - started:.1f} s: the page at {base}/, "
+        f"API docs at {base}/docs"
+    )
     with tempfile.TemporaryDirectory() as tmp, serve_files(Path(tmp)) as files_url:
         make_video(Path(tmp) / "sample.mp4", duration_s=24.0, speech=DEMO_SENTENCES)
         source = f"{files_url}/sample.mp4"

@@ -12,8 +12,9 @@ Responses come back as the same typed models the server uses; an error response 
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +50,15 @@ def clip_request(
     accuracy: str = "frame",
     subtitles: str = "none",
     language: str | None = None,
+    webhook: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The JSON body of one job, as POST /api/jobs and POST /api/batches take it."""
+    """The JSON body of one job, as POST /api/jobs and POST /api/batches take it.
+
+    ``webhook``: ``{"url": ..., "secret": "whsec_..."}`` to have the job POSTed there, signed,
+    once it ends.
+    """
     source = {"url": url} if url is not None else {"upload_id": upload_id}
-    return {
+    body: dict[str, Any] = {
         "source": source,
         "start": start,
         "end": end,
@@ -60,11 +66,35 @@ def clip_request(
         "subtitles": subtitles,
         "language": language,
     }
+    if webhook is not None:
+        body["webhook"] = webhook
+    return body
+
+
+def sse_data(lines: Iterator[str]) -> Iterator[str]:
+    """The ``data`` of each Server-Sent Event in a stream of lines (comments skipped)."""
+    data: list[str] = []
+    for line in lines:
+        if not line:
+            if data:
+                yield "\n".join(data)
+            data = []
+        elif line.startswith("data:"):
+            data.append(line[5:].removeprefix(" "))
+    if data:
+        yield "\n".join(data)
 
 
 class Client:
-    def __init__(self, base_url: str = "http://127.0.0.1:8000", *, timeout: float = 60.0):
-        self.http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:8000",
+        *,
+        timeout: float = 60.0,
+        api_key: str | None = None,
+    ):
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, headers=headers)
 
     def __enter__(self) -> Client:
         return self
@@ -78,12 +108,17 @@ class Client:
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.http.request(method, path, **kwargs)
         if response.is_error:
-            try:
-                error = response.json()["error"]
-                raise ApiError(response.status_code, error["code"], error["message"])
-            except (ValueError, KeyError, TypeError):
-                raise ApiError(response.status_code, "http_error", response.text[:500]) from None
+            self._raise_for(response)
         return response.json()
+
+    @staticmethod
+    def _raise_for(response: httpx.Response) -> None:
+        try:
+            error = response.json()["error"]
+            code, message = error["code"], error["message"]
+        except (ValueError, KeyError, TypeError):
+            raise ApiError(response.status_code, "http_error", response.text[:500]) from None
+        raise ApiError(response.status_code, code, message)
 
     # --- jobs -------------------------------------------------------------------------------
     def submit(self, *, idempotency_key: str | None = None, **request: Any) -> JobPublic:
@@ -107,22 +142,46 @@ class Client:
     def cancel(self, job_id: str) -> JobPublic:
         return JobPublic.model_validate(self._call("DELETE", f"/api/jobs/{job_id}"))
 
+    def events(self, job_id: str, *, read_timeout: float = 60.0) -> Iterator[dict[str, Any]]:
+        """The job's live events (GET /api/jobs/{id}/events): its current state first, then
+        each change of status, stage or progress; the iterator ends after the final status
+        (or when the connection drops: call again to resume from the current state)."""
+        timeout = httpx.Timeout(self.http.timeout.connect, read=read_timeout)
+        path = f"/api/jobs/{job_id}/events"
+        with self.http.stream("GET", path, timeout=timeout) as response:
+            if response.is_error:
+                response.read()
+                self._raise_for(response)
+            for data in sse_data(response.iter_lines()):
+                yield json.loads(data)
+
     def wait(
-        self, job_id: str, *, timeout: float = 900, poll_s: float = 0.25, progress: bool = True
+        self, job_id: str, *, timeout: float = 900, progress: bool = True
     ) -> JobPublic:
-        """Poll until the job finishes, with a progress bar showing its stage."""
+        """Wait for the job to finish, following its live events (no polling), with a
+        progress bar showing its stage. A dropped stream is reopened until ``timeout``."""
         deadline = time.monotonic() + timeout
         bar_format = "{desc} {percentage:3.0f}%|{bar}| {elapsed}"
         with tqdm(total=100, disable=not progress, bar_format=bar_format) as bar:
             while True:
-                job = self.job(job_id)
-                bar.n = round(job.progress * 100)
-                bar.set_description_str(f"job {job_id[:8]} {job.stage or job.status:<12}")
-                if job.status.finished:
-                    return job
+                read_timeout = max(min(deadline - time.monotonic(), 60.0), 0.1)
+                try:
+                    for event in self.events(job_id, read_timeout=read_timeout):
+                        bar.n = round(event["progress"] * 100)
+                        stage = event.get("stage") or event["status"]
+                        bar.set_description_str(f"job {job_id[:8]} {stage:<12}")
+                        if event.get("final"):
+                            return self.job(job_id)
+                        if time.monotonic() > deadline:
+                            break
+                except (httpx.TransportError, json.JSONDecodeError):
+                    pass  # the stream broke: open it again (it starts with the current state)
                 if time.monotonic() > deadline:
+                    job = self.job(job_id)
+                    if job.status.finished:
+                        return job
                     raise TimeoutError(f"job {job_id} still {job.status} after {timeout:g} s")
-                time.sleep(poll_s)
+                time.sleep(0.2)  # do not spin against a server that keeps closing at once
 
     def wait_result(self, job_id: str, **wait: Any) -> JobResult:
         """Wait for the job and return its signed URLs; raises JobFailed if it did not succeed."""

@@ -425,6 +425,8 @@ class JobIndex:
     """Fast live state in Redis: progress, stage, cancel flags. SQL stays the
     status of record."""
 
+    EVENTS_KEPT = 500  # changes kept per job; a job reports a few per second at most
+
     def __init__(self, redis: redis.Redis, instance: str) -> None:
         self.redis = redis
         self.prefix = f"{instance}:"
@@ -435,11 +437,48 @@ class JobIndex:
     def _cancel(self, job_id: str) -> str:
         return f"{self.prefix}cancel:{job_id}"
 
-    def set_progress(self, job_id: str, stage: str, progress: float, ttl_s: int = 86400) -> None:
+    def _events(self, job_id: str) -> str:
+        return f"{self.prefix}events:{job_id}"
+
+    def set_progress(
+        self,
+        job_id: str,
+        stage: str,
+        progress: float,
+        ttl_s: int = 86400,
+        *,
+        attempt: int = 0,
+    ) -> None:
+        """Record the job's live stage and progress, and append the change to its event log.
+
+        Why a log as well as the hash: the hash holds only the latest value, so a reader that
+        looks every so often would miss a stage that came and went between two looks. The
+        log (a short capped stream per job) keeps every change, in order, for the live event
+        stream; both are written in one transaction, so they never disagree.
+        """
+        fields = {"stage": str(stage), "progress": progress}
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(self._progress(job_id), mapping={"stage": str(stage), "progress": progress})
+        pipe.hset(self._progress(job_id), mapping=fields)
         pipe.expire(self._progress(job_id), ttl_s)
+        pipe.xadd(
+            self._events(job_id),
+            {**fields, "attempt": attempt},
+            maxlen=self.EVENTS_KEPT,
+            approximate=True,
+        )
+        pipe.expire(self._events(job_id), ttl_s)
         pipe.execute()
+
+    def last_event_id(self, job_id: str) -> str:
+        """Id of the newest logged change ("0-0" when none): read it before a snapshot, then
+        ``events_since`` it gives every change the snapshot may not show."""
+        newest = self.redis.xrevrange(self._events(job_id), count=1)
+        return str(newest[0][0]) if newest else "0-0"
+
+    def events_since(self, job_id: str, after: str) -> list[tuple[str, dict[str, str]]]:
+        """Logged changes newer than ``after``, oldest first: (id, stage/progress/attempt)."""
+        entries = self.redis.xrange(self._events(job_id), min=f"({after}", count=1000)
+        return [(str(entry_id), dict(fields)) for entry_id, fields in entries]
 
     def progress(self, job_ids: Sequence[str]) -> dict[str, float]:
         """Live progress of the jobs that have any (one round trip for all of them)."""

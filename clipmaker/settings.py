@@ -184,6 +184,35 @@ class Settings(BaseSettings):
     )
     max_attempts: int = Field(default=3, ge=1, description="Deliveries before a job fails.")
 
+    # --- live events and webhooks ------------------------------------------------------------
+    events_poll_s: float = Field(
+        default=0.25,
+        gt=0,
+        description="How often an open event stream (GET /api/jobs/{id}/events) looks at its "
+        "job for a change.",
+    )
+    webhook_timeout_s: float = Field(
+        default=10.0, gt=0, description="How long one webhook attempt waits for the receiver."
+    )
+    webhook_retry_base_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Wait before the first webhook retry; each later wait doubles (at most an "
+        "hour).",
+    )
+    webhook_retry_for_s: float = Field(
+        default=24 * 3600.0,
+        ge=0,
+        description="Webhook retries stop this long after the job ended; the webhook is then "
+        "marked failed.",
+    )
+    webhook_poll_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often webhook senders look for due deliveries (a job that ends on "
+        "the same worker wakes them at once).",
+    )
+
     @field_validator("allowed_source_networks", mode="before")
     @classmethod
     def _networks(cls, value: Any) -> tuple[str, ...]:

@@ -36,6 +36,7 @@ from clipmaker.pipeline import discard_attempt, run_clip_job, stage_weights
 from clipmaker.queue import Delivery
 from clipmaker.services import Services
 from clipmaker.settings import Settings
+from clipmaker.webhooks import WebhookSenders
 
 NAMESPACE = "clipmaker"
 log = logging.getLogger("clipmaker.worker")
@@ -78,14 +79,16 @@ class _Progress:
         low, high = self.weights[stage]
         overall = low + (high - low) * min(max(fraction, 0.0), 1.0)
         job_id, attempt = self.claim.job_id, self.claim.attempt
-        if stage != self.stage:
+        stage_changed = stage != self.stage
+        if stage_changed:
             self.stage = stage
             if not self.services.jobs.set_stage(job_id, attempt, stage, overall):
                 self.fenced.set()
         now = time.monotonic()
-        if now - self.last_write >= 0.5 or fraction >= 1.0:
+        # Every stage change reaches the live event log, however soon after the last write.
+        if stage_changed or now - self.last_write >= 0.5 or fraction >= 1.0:
             self.last_write = now
-            self.services.index.set_progress(job_id, stage, overall)
+            self.services.index.set_progress(job_id, stage, overall, attempt=attempt)
             if self.services.index.is_cancelled(job_id):
                 self.fenced.set()
         if self.fenced.is_set():
@@ -201,6 +204,9 @@ class MediaWorker:
             for slot in range(settings.jobs_per_media_worker)
         ]
         self._threads.append(threading.Thread(target=self._sweep, daemon=True, name="sweeper"))
+        # Webhooks go out from threads of their own: a slow receiver never holds up a job.
+        # (Made before the pull loops start: a job that ends wakes them.)
+        self.webhooks = WebhookSenders(settings, self.services.jobs).start()
         for thread in self._threads:
             thread.start()
         log.info(
@@ -217,6 +223,7 @@ class MediaWorker:
 
     def stop(self) -> None:
         self._stop.set()
+        self.webhooks.stop()
 
     # --- the pull loop ---------------------------------------------------------------------
     def _pull(self, consumer: str) -> None:
@@ -256,6 +263,7 @@ class MediaWorker:
             self._run(claim, delivery, consumer)
         finally:
             self._busy.pop(consumer, None)
+            self.webhooks.wake()  # the job may have ended: its webhook is due now
         self.services.queue.ack(delivery)
 
     def _run(self, claim: Claim, delivery: Delivery, consumer: str) -> None:
@@ -304,7 +312,9 @@ class MediaWorker:
             update={"total_s": round(total, 3), "queued_s": round(queued_s, 3)}
         )
         if jobs.succeed(claim.job_id, claim.attempt, result, timings, media):
-            self.services.index.set_progress(claim.job_id, JobStage.storing, 1.0)
+            self.services.index.set_progress(
+                claim.job_id, JobStage.storing, 1.0, attempt=claim.attempt
+            )
             if media.fetch_path != "cache":
                 self.services.results.remember(claim.request, claim.job_id)
             self.metrics.finished.inc(tags={"status": "succeeded"})

@@ -3,7 +3,10 @@
 # exactly the Python packages pinned in requirements.lock (refresh it with scripts/lock.sh).
 #   scripts/bootstrap.sh               what the service and the demo need (espeak-ng speaks the demo)
 #   scripts/bootstrap.sh --test        also what the tests and the bench run: ffmpeg (an independent
-#                                      decoder and fixture maker), PostgreSQL and Redis servers
+#                                      decoder and fixture maker), PostgreSQL and Redis servers,
+#                                      and Debian's chromium, which the page's browser tests drive
+#                                      with Playwright (Playwright's own browser downloads are not
+#                                      used: CI may not reach them)
 #   scripts/bootstrap.sh --no-install  only the virtualenv and the pinned installer (uv)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +22,7 @@ if [ "$mode" = "--test" ]; then
   command -v ffmpeg >/dev/null || apt_packages+=(ffmpeg)
   command -v redis-server >/dev/null || apt_packages+=(redis-server)
   command -v pg_ctlcluster >/dev/null || apt_packages+=(postgresql)
+  [ -x /usr/bin/chromium ] || apt_packages+=(chromium)
 fi
 if [ ${#apt_packages[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo

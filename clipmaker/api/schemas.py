@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from clipmaker.jobs.models import ErrorInfo, JobPublic, JobStatus
+from clipmaker.jobs.models import ErrorInfo, JobPublic, JobStage, JobStatus
 
 
 class JobList(BaseModel):
@@ -77,3 +77,27 @@ class BatchPublic(BaseModel):
 class Health(BaseModel):
     status: str
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+class JobEvent(BaseModel):
+    """One change of a job, as each event's ``data:`` carries it."""
+
+    id: str
+    status: JobStatus
+    stage: JobStage | None
+    progress: float = Field(ge=0, le=1)
+    attempt: int = Field(description="Which delivery to a worker this is (1 unless one died).")
+    error: ErrorInfo | None = None
+    final: bool = Field(description="True on the last event: the job has ended.")
+
+    @classmethod
+    def of(cls, job: JobPublic) -> JobEvent:
+        return cls(
+            id=job.id,
+            status=job.status,
+            stage=job.stage,
+            progress=round(job.progress, 4),
+            attempt=job.attempts,
+            error=job.error,
+            final=job.status.finished,
+        )

@@ -20,6 +20,7 @@ from clipmaker.errors import (
 from clipmaker.jobs.models import ClipRequest, Job
 from clipmaker.net import AddressPolicy
 from clipmaker.services import Services
+from clipmaker.webhooks import check_webhook_url
 
 log = logging.getLogger("clipmaker.api")
 
@@ -28,6 +29,8 @@ IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
 
 def check_request(services: Services, request: ClipRequest) -> None:
     """Refuse what is already known to be wrong, before a worker spends time on it."""
+    if request.webhook is not None:
+        check_webhook_url(services.settings, str(request.webhook.url))
     limit = services.settings.max_clip_s
     if request.duration > limit:
         raise ClipError(
@@ -62,7 +65,8 @@ def submit(
     check_request(services, request)
     job, created = services.jobs.create(request, idempotency_key=idempotency_key, batch_id=batch_id)
     if not created:
-        if job.request != request.model_dump(mode="json"):
+        same_webhook = job.webhook_url == (str(request.webhook.url) if request.webhook else None)
+        if job.request != request.stored() or not same_webhook:
             raise ClipError(
                 IDEMPOTENCY_KEY_REUSED,
                 "this Idempotency-Key was already used for a different request",

@@ -13,8 +13,11 @@ from clipmaker.jobs.models import (
     StoredResult,
     Timings,
     Upload,
+    Webhook,
+    WebhookDelivery,
+    WebhookStatus,
 )
-from clipmaker.jobs.repository import Claim, JobRepository
+from clipmaker.jobs.repository import Claim, JobRepository, WebhookClaim
 
 __all__ = [
     "Batch",
@@ -30,6 +33,10 @@ __all__ = [
     "StoredResult",
     "Timings",
     "Upload",
+    "Webhook",
+    "WebhookClaim",
+    "WebhookDelivery",
+    "WebhookStatus",
     "make_engine",
     "migrate",
 ]

@@ -6,6 +6,8 @@ Laid out like fastapi/full-stack-fastapi-template: ``ClipRequest`` is what a cli
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import uuid
 from datetime import UTC, datetime
@@ -18,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     HttpUrl,
+    SecretStr,
     field_validator,
     model_validator,
 )
@@ -117,6 +120,57 @@ class JobStage(StrEnum):
     storing = "storing"
 
 
+def _http_only(value: object) -> object:
+    if isinstance(value, str) and not re.match(r"^https?://", value.strip(), re.I):
+        raise ValueError("only http:// and https:// URLs are accepted")
+    return value
+
+
+WEBHOOK_SECRET_PREFIX = "whsec_"
+
+
+def _webhook_secret(value: object) -> object:
+    """A Standard Webhooks secret: ``whsec_`` and the base64 of 24 to 64 random bytes."""
+    text = value.get_secret_value() if isinstance(value, SecretStr) else value
+    if not isinstance(text, str) or not text.startswith(WEBHOOK_SECRET_PREFIX):
+        raise ValueError("a webhook secret is 'whsec_' followed by base64 (Standard Webhooks)")
+    try:
+        key = base64.b64decode(text.removeprefix(WEBHOOK_SECRET_PREFIX), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("the webhook secret after 'whsec_' is not valid base64") from None
+    if not 24 <= len(key) <= 64:
+        raise ValueError(f"the webhook secret must hold 24 to 64 bytes, not {len(key)}")
+    return value
+
+
+class Webhook(BaseModel):
+    """Where to POST the job once it ends, and the secret its signature is made with.
+
+    The secret is never shown back: it is kept apart from the stored request (which the API
+    echoes) and erased once delivery has succeeded or been given up.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: Annotated[HttpUrl, BeforeValidator(_http_only)] = Field(
+        description="Receiver of the signed POST; the same address rules as a source apply."
+    )
+    secret: Annotated[SecretStr, BeforeValidator(_webhook_secret)] = Field(
+        description="'whsec_' + base64 of 24-64 random bytes (Standard Webhooks); never shown "
+        "back by the API.",
+        examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+    )
+
+    @property
+    def key(self) -> bytes:
+        """The HMAC key: the bytes the base64 after ``whsec_`` stands for."""
+        return webhook_key(self.secret.get_secret_value())
+
+
+def webhook_key(secret: str) -> bytes:
+    return base64.b64decode(secret.removeprefix(WEBHOOK_SECRET_PREFIX))
+
+
 class Source(BaseModel):
     """Where the video comes from: exactly one of a URL or an earlier upload."""
 
@@ -137,9 +191,7 @@ class Source(BaseModel):
     @field_validator("url", mode="before")
     @classmethod
     def _http_only(cls, value: object) -> object:
-        if isinstance(value, str) and not re.match(r"^https?://", value.strip(), re.I):
-            raise ValueError("only http:// and https:// URLs are accepted")
-        return value
+        return _http_only(value)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Source:
@@ -183,6 +235,10 @@ class ClipRequest(BaseModel):
         pattern=r"^[a-z]{2,3}$",
         description="Spoken language (ISO 639-1 code such as 'en'); null = detect.",
     )
+    webhook: Webhook | None = Field(
+        default=None,
+        description="POST the job here, signed (Standard Webhooks), once it has ended.",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> ClipRequest:
@@ -193,6 +249,11 @@ class ClipRequest(BaseModel):
     @property
     def duration(self) -> float:
         return self.end - self.start
+
+    def stored(self) -> dict[str, Any]:
+        """The request as the job row keeps (and the API shows) it: without the webhook, whose
+        URL and secret live in columns of their own, so the secret is never echoed back."""
+        return self.model_dump(mode="json", exclude={"webhook"})
 
     @property
     def subtitle_formats(self) -> tuple[str, ...]:
@@ -269,10 +330,35 @@ class Job(SQLModel, table=True):
     started_at: datetime | None = SQLField(default=None, sa_type=UTCDateTime)
     finished_at: datetime | None = SQLField(default=None, sa_type=UTCDateTime)
     heartbeat_at: datetime | None = SQLField(default=None, sa_type=UTCDateTime)
+    # Webhook: the secret is kept only until delivery succeeds or is given up.
+    webhook_url: str | None = SQLField(default=None, max_length=2048)
+    webhook_secret: str | None = SQLField(default=None, max_length=256)
+    webhook_status: str | None = SQLField(default=None, index=True, max_length=16)
+    webhook_attempts: int = SQLField(default=0, sa_column_kwargs={"server_default": "0"})
+    webhook_next_at: datetime | None = SQLField(default=None, sa_type=UTCDateTime)
 
     @property
     def clip_request(self) -> ClipRequest:
         return ClipRequest.model_validate(self.request)
+
+
+class WebhookStatus(StrEnum):
+    pending = "pending"  # the job has not ended, or delivery is still being tried
+    delivered = "delivered"  # a receiver answered 2xx
+    failed = "failed"  # no 2xx within the retry window: given up
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One attempt to deliver a job's webhook. Rows are only ever inserted, never updated."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: int | None = SQLField(default=None, primary_key=True)
+    job_id: str = SQLField(index=True, max_length=32)
+    attempt: int
+    at: datetime = SQLField(sa_type=UTCDateTime)
+    status_code: int | None = None
+    error: str | None = SQLField(default=None, max_length=512)
 
 
 class Batch(SQLModel, table=True):
@@ -305,6 +391,22 @@ class ErrorInfo(BaseModel):
     message: str = Field(description="What went wrong, for people.")
 
 
+class DeliveryPublic(BaseModel):
+    at: datetime = Field(description="When the attempt was made.")
+    status_code: int | None = Field(description="The receiver's HTTP status; null if none came.")
+    error: str | None = Field(default=None, description="Why no answer came, if none did.")
+
+
+class WebhookPublic(BaseModel):
+    """A job's webhook as the API shows it: never its secret."""
+
+    url: str
+    status: WebhookStatus
+    deliveries: list[DeliveryPublic] = Field(
+        default_factory=list, description="Every delivery attempt so far, oldest first."
+    )
+
+
 class JobPublic(BaseModel):
     """A job as the API shows it."""
 
@@ -323,9 +425,17 @@ class JobPublic(BaseModel):
     updated_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    webhook: WebhookPublic | None = Field(
+        default=None, description="Where the job is POSTed once it ends, and each attempt."
+    )
 
     @classmethod
-    def from_job(cls, job: Job, live_progress: float | None = None) -> JobPublic:
+    def from_job(
+        cls,
+        job: Job,
+        live_progress: float | None = None,
+        deliveries: list[WebhookDelivery] | None = None,
+    ) -> JobPublic:
         error = (
             ErrorInfo(code=job.error_code, message=job.error_message or "")
             if job.error_code
@@ -349,4 +459,18 @@ class JobPublic(BaseModel):
             updated_at=as_utc(job.updated_at),
             started_at=as_utc(job.started_at) if job.started_at else None,
             finished_at=as_utc(job.finished_at) if job.finished_at else None,
+            webhook=_webhook_view(job, deliveries),
         )
+
+
+def _webhook_view(job: Job, deliveries: list[WebhookDelivery] | None) -> WebhookPublic | None:
+    if not job.webhook_url:
+        return None
+    return WebhookPublic(
+        url=job.webhook_url,
+        status=WebhookStatus(job.webhook_status or WebhookStatus.pending),
+        deliveries=[
+            DeliveryPublic(at=as_utc(d.at), status_code=d.status_code, error=d.error)
+            for d in deliveries or []
+        ],
+    )

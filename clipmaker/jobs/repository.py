@@ -17,7 +17,19 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, Engine, String, and_, cast, func, literal, or_, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    String,
+    and_,
+    cast,
+    func,
+    insert,
+    literal,
+    or_,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -39,6 +51,8 @@ from clipmaker.jobs.models import (
     StoredResult,
     Timings,
     Upload,
+    WebhookDelivery,
+    WebhookStatus,
     utcnow,
 )
 
@@ -48,6 +62,8 @@ _RUNNING = JobStatus.running.value
 _SUCCEEDED = JobStatus.succeeded.value
 _FAILED = JobStatus.failed.value
 _CANCELLED = JobStatus.cancelled.value
+_FINISHED = (_SUCCEEDED, _FAILED, _CANCELLED)
+_WEBHOOK_PENDING = WebhookStatus.pending.value
 
 
 class ItemError(Protocol):
@@ -65,6 +81,32 @@ class Claim:
     attempt: int
     request: ClipRequest
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class WebhookClaim:
+    """A webhook delivery this sender won; ``attempt`` fences the outcome it records."""
+
+    job_id: str
+    attempt: int
+    url: str
+    secret: str
+    finished_at: datetime
+
+
+def _webhook_columns(request: ClipRequest, now: datetime) -> dict[str, Any]:
+    """The webhook of a request as job columns (its secret apart from the echoed request)."""
+    hook = request.webhook
+    if hook is None:
+        return {}
+    return {
+        "webhook_url": str(hook.url),
+        "webhook_secret": hook.secret.get_secret_value(),
+        "webhook_status": _WEBHOOK_PENDING,
+        "webhook_attempts": 0,
+        # Due at once; only a finished job is ever claimed for delivery (claim_webhook).
+        "webhook_next_at": now,
+    }
 
 
 Clock = Callable[[], datetime]
@@ -101,12 +143,13 @@ class JobRepository:
                 return existing, False
         now = self.clock()
         job = Job(
-            request=request.model_dump(mode="json"),
+            request=request.stored(),
             idempotency_key=idempotency_key,
             batch_id=batch_id,
             status=_QUEUED,
             created_at=now,
             updated_at=now,
+            **_webhook_columns(request, now),
         )
         try:
             with self._session() as session, session.begin():
@@ -140,11 +183,12 @@ class JobRepository:
         for item in requests:
             if isinstance(item, ClipRequest):
                 job = Job(
-                    request=item.model_dump(mode="json"),
+                    request=item.stored(),
                     batch_id=batch.id,
                     status=_QUEUED,
                     created_at=now,
                     updated_at=now,
+                    **_webhook_columns(item, now),
                 )
                 jobs.append(job)
                 items.append({"job_id": job.id})
@@ -212,6 +256,21 @@ class JobRepository:
             jobs = builtins.list(session.exec(query))
             total = session.exec(count).one()
         return jobs, int(total)
+
+    def deliveries(self, job_ids: Sequence[str]) -> dict[str, builtins.list[WebhookDelivery]]:
+        """Webhook delivery attempts of these jobs, oldest first (one query for all)."""
+        if not job_ids:
+            return {}
+        query = (
+            select(WebhookDelivery)
+            .where(WebhookDelivery.job_id.in_(builtins.list(job_ids)))
+            .order_by(WebhookDelivery.at, WebhookDelivery.id)
+        )
+        found: dict[str, builtins.list[WebhookDelivery]] = {}
+        with self._session() as session:
+            for delivery in session.exec(query):
+                found.setdefault(delivery.job_id, []).append(delivery)
+        return found
 
     def check(self) -> None:
         """Readiness: raises when the database does not answer."""
@@ -363,6 +422,94 @@ class JobRepository:
                 JOB_NOT_CANCELLABLE, f"job {job_id} is already {job.status} and cannot be cancelled"
             )
         return job
+
+    # --- webhooks ---------------------------------------------------------------------------
+
+    def claim_webhook(self, *, lease_s: float) -> WebhookClaim | None:
+        """Take the next due webhook of a finished job, or ``None`` when none is due.
+
+        The claim pushes ``webhook_next_at`` one lease ahead and bumps ``webhook_attempts`` in
+        one conditional UPDATE, so concurrent senders never send the same attempt twice, and
+        a sender that dies mid-attempt only delays the job's webhook by one lease. The schedule
+        lives in the status of record, so retries survive a restart of anything.
+        """
+        now = self.clock()
+        due = and_(
+            Job.webhook_status == _WEBHOOK_PENDING,
+            Job.status.in_(_FINISHED),
+            Job.webhook_next_at <= now,
+        )
+        oldest = (
+            select(Job.id).where(due).order_by(Job.webhook_next_at, Job.id).limit(1)
+        ).scalar_subquery()
+        stmt = (
+            update(Job)
+            .where(Job.id == oldest, due)  # re-checked on the row: a racing sender wins once
+            .values(
+                webhook_next_at=now + timedelta(seconds=lease_s),
+                webhook_attempts=Job.webhook_attempts + 1,
+            )
+            .returning(
+                Job.id, Job.webhook_attempts, Job.webhook_url, Job.webhook_secret, Job.finished_at
+            )
+        )
+        with self.engine.begin() as conn:
+            row = conn.execute(stmt).first()
+        if row is None:
+            return None
+        job_id, attempt, url, secret, finished_at = row
+        return WebhookClaim(
+            job_id=job_id,
+            attempt=attempt,
+            url=url,
+            secret=secret,
+            finished_at=finished_at or now,
+        )
+
+    def record_webhook(
+        self,
+        claim: WebhookClaim,
+        *,
+        at: datetime,
+        status_code: int | None,
+        error: str | None,
+        outcome: WebhookStatus | None,
+        retry_at: datetime | None = None,
+    ) -> bool:
+        """Log one attempt and schedule the next (``retry_at``) or end delivery (``outcome``).
+
+        Fenced by the attempt number: a sender whose lease ran out (another one took the
+        webhook over) records nothing. Ending delivery erases the secret.
+        """
+        values: dict[str, Any] = {"webhook_next_at": retry_at}
+        if outcome is not None:
+            values = {
+                "webhook_status": WebhookStatus(outcome).value,
+                "webhook_next_at": None,
+                "webhook_secret": None,
+            }
+        stmt = (
+            update(Job)
+            .where(
+                Job.id == claim.job_id,
+                Job.webhook_attempts == claim.attempt,
+                Job.webhook_status == _WEBHOOK_PENDING,
+            )
+            .values(**values)
+        )
+        with self.engine.begin() as conn:
+            if conn.execute(stmt).rowcount != 1:
+                return False
+            conn.execute(
+                insert(WebhookDelivery).values(
+                    job_id=claim.job_id,
+                    attempt=claim.attempt,
+                    at=at,
+                    status_code=status_code,
+                    error=error[:512] if error else None,
+                )
+            )
+        return True
 
     def stale(self, *, older_than_s: float, limit: int = 100) -> builtins.list[str]:
         """Queued or running jobs with no sign of life for ``older_than_s``, for re-enqueueing.

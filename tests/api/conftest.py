@@ -70,6 +70,8 @@ def _settings(mode: str, tmp: Path, instance: str, request: pytest.FixtureReques
         "lease_s": 4.0,  # a dead worker's job is taken over within seconds
         "max_upload_bytes": 6 * 1024 * 1024,
         "signed_url_ttl_s": 600,
+        "webhook_retry_base_s": 0.5,  # a receiver's retry comes within a second
+        "webhook_poll_s": 0.2,
         # the test media servers listen on 127.0.0.1: admit exactly that (127.0.0.2 and ::1
         # stay forbidden, for the SSRF tests)
         "allowed_source_networks": ("127.0.0.1/32",),

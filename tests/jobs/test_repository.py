@@ -21,6 +21,7 @@ from clipmaker.jobs.models import (
     JobStatus,
     StoredResult,
     Timings,
+    WebhookStatus,
 )
 from clipmaker.jobs.repository import Claim, JobRepository
 
@@ -439,3 +440,82 @@ def test_stale_respects_limit_and_racing_sweepers(repo: JobRepository, clock: Fa
     swept = in_threads(3, lambda _: repo.stale(older_than_s=0.1, limit=100))
     ids = [job_id for batch in swept for job_id in batch]
     assert len(ids) == 6 and len(set(ids)) == 6  # each job to exactly one sweeper
+
+
+# --- webhooks ------------------------------------------------------------------------------------
+
+HOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def with_webhook(start: float = 1.0) -> ClipRequest:
+    body = clip(start, start + 1).model_dump(mode="json")
+    body["webhook"] = {"url": "https://receiver.example/hook", "secret": HOOK_SECRET}
+    return ClipRequest.model_validate(body)
+
+
+def test_webhook_secret_is_kept_apart_from_the_request(repo: JobRepository) -> None:
+    job, _ = repo.create(with_webhook())
+    assert "webhook" not in job.request  # the request is what the API echoes back
+    stored = repo.get(job.id)
+    assert stored is not None and stored.webhook_url == "https://receiver.example/hook"
+    assert stored.webhook_status == "pending"
+
+
+def test_a_webhook_is_due_only_once_the_job_has_ended(repo: JobRepository) -> None:
+    job, _ = repo.create(with_webhook())
+    assert repo.claim_webhook(lease_s=30) is None  # queued
+    claim = repo.claim(job.id, worker="w1", lease_s=30, max_attempts=3)
+    assert claim is not None
+    assert repo.claim_webhook(lease_s=30) is None  # running
+    repo.fail(job.id, claim.attempt, "not_media", "no")
+    hook = repo.claim_webhook(lease_s=30)
+    assert hook is not None and hook.job_id == job.id and hook.attempt == 1
+    assert hook.secret == HOOK_SECRET and hook.url == "https://receiver.example/hook"
+    assert repo.claim_webhook(lease_s=30) is None  # leased to that sender now
+
+
+def test_racing_senders_send_one_attempt(repo: JobRepository) -> None:
+    job, _ = repo.create(with_webhook())
+    repo.cancel(job.id)
+    won = [c for c in in_threads(6, lambda i: repo.claim_webhook(lease_s=30)) if c is not None]
+    assert len(won) == 1
+
+
+def test_retries_are_scheduled_then_delivery_ends_and_the_secret_goes(
+    repo: JobRepository,
+) -> None:
+    job, _ = repo.create(with_webhook())
+    repo.cancel(job.id)
+    first = repo.claim_webhook(lease_s=30)
+    assert first is not None
+    now = datetime.now(UTC)
+    assert repo.record_webhook(
+        first, at=now, status_code=500, error=None, outcome=None, retry_at=now
+    )
+    second = repo.claim_webhook(lease_s=30)  # due again at once
+    assert second is not None and second.attempt == 2
+    assert not repo.record_webhook(  # the first sender's lease is gone: fenced out
+        first, at=now, status_code=204, error=None, outcome=WebhookStatus.delivered
+    )
+    assert repo.record_webhook(
+        second, at=now, status_code=204, error=None, outcome=WebhookStatus.delivered
+    )
+    assert repo.claim_webhook(lease_s=0) is None  # delivered: never sent again
+    stored = repo.get(job.id)
+    assert stored is not None
+    assert stored.webhook_status == "delivered" and stored.webhook_secret is None
+    deliveries = repo.deliveries([job.id])[job.id]
+    assert [(d.attempt, d.status_code) for d in deliveries] == [(1, 500), (2, 204)]
+
+
+def test_a_sender_that_died_is_replaced_after_its_lease(
+    repo: JobRepository, clock: FakeClock
+) -> None:
+    job, _ = repo.create(with_webhook())
+    repo.cancel(job.id)
+    assert repo.claim_webhook(lease_s=LEASE_S) is not None  # and then nothing recorded
+    clock.advance(LEASE_S * 0.99)  # still leased to that sender
+    assert repo.claim_webhook(lease_s=LEASE_S) is None
+    clock.advance(LEASE_S * 0.02)  # its lease ran out: another sender takes the webhook over
+    claim = repo.claim_webhook(lease_s=LEASE_S)
+    assert claim is not None and claim.attempt == 2

@@ -32,7 +32,8 @@ def load_job(services: Services, job_id: str) -> Job:
 
 def public(services: Services, job: Job) -> JobPublic:
     live = services.index.progress([job.id]).get(job.id) if job.status == "running" else None
-    return JobPublic.from_job(job, live)
+    deliveries = services.jobs.deliveries([job.id]).get(job.id) if job.webhook_url else None
+    return JobPublic.from_job(job, live, deliveries)
 
 
 @router.post("", status_code=202, response_model=JobPublic, responses=ERRORS)
@@ -64,7 +65,8 @@ def list_jobs(
     jobs, total = services.jobs.list(status=status, limit=limit, offset=offset)
     running = [job.id for job in jobs if job.status == "running"]
     live = services.index.progress(running) if running else {}
-    items = [JobPublic.from_job(job, live.get(job.id)) for job in jobs]
+    deliveries = services.jobs.deliveries([job.id for job in jobs if job.webhook_url])
+    items = [JobPublic.from_job(job, live.get(job.id), deliveries.get(job.id)) for job in jobs]
     return JobList(items=items, total=total, limit=limit, offset=offset)
 
 
