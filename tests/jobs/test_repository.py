@@ -482,13 +482,13 @@ def test_racing_senders_send_one_attempt(repo: JobRepository) -> None:
 
 
 def test_retries_are_scheduled_then_delivery_ends_and_the_secret_goes(
-    repo: JobRepository,
+    repo: JobRepository, clock: FakeClock
 ) -> None:
     job, _ = repo.create(with_webhook())
     repo.cancel(job.id)
     first = repo.claim_webhook(lease_s=30)
     assert first is not None
-    now = datetime.now(UTC)
+    now = clock()
     assert repo.record_webhook(
         first, at=now, status_code=500, error=None, outcome=None, retry_at=now
     )
