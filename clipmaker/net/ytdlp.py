@@ -130,6 +130,9 @@ class ClipmakerRH(RequestHandler):
         self.policy = policy
         self.guard = guard
         self.stopped: BaseException | None = None  # the first refusal or stop seen
+        # Every HTTP status answered: extractors turn some failed requests into warnings
+        # (YouTube's player requests), and a 429 among them means "rate limited".
+        self.statuses: list[int] = []
         self._clients: dict[tuple[int, bool], tuple[Any, httpx.Client]] = {}
         self._lock = threading.Lock()
 
@@ -190,6 +193,8 @@ class ClipmakerRH(RequestHandler):
             status=response.status_code,
             reason=response.reason_phrase,
         )
+        with self._lock:
+            self.statuses.append(response.status_code)
         if not 200 <= response.status_code < 300:
             raise HTTPError(adapted)
         return adapted
@@ -228,6 +233,14 @@ class PolicedYoutubeDL(yt_dlp.YoutubeDL):
             return None
         handler = self._request_director.handlers.get(ClipmakerRH.RH_KEY)
         return handler.stopped if isinstance(handler, ClipmakerRH) else None
+
+    @property
+    def http_statuses(self) -> list[int]:
+        """The HTTP status of every response yt-dlp's requests got, in order."""
+        if "_request_director" not in self.__dict__:
+            return []
+        handler = self._request_director.handlers.get(ClipmakerRH.RH_KEY)
+        return list(handler.statuses) if isinstance(handler, ClipmakerRH) else []
 
 
 _plugins_lock = threading.Lock()

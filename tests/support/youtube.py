@@ -203,7 +203,10 @@ class YoutubeStandIn:
             "bitrate": 1_000_000 if itag != 140 else 128_000,
         }
         if media.height is not None:
-            fmt.update(width=media.width, height=media.height, fps=25)
+            # the sizes YouTube lists for these itags (the files are smaller, which no one
+            # reads before choosing: yt-dlp chooses on these numbers, as with YouTube)
+            width, height = (1920, 1080) if itag == 137 else (640, 360)
+            fmt.update(width=width, height=height, fps=25)
         if itag == 140:
             fmt.update(audioSampleRate="48000", audioChannels=2)
         return fmt

@@ -35,10 +35,18 @@ class YoutubeStandInIE(InfoExtractor):
         responses = []
         for client in clients:
             try:
-                responses.append((client, self._download_json(
-                    f"{base}/youtubei/v1/player", video_id, note=f"Downloading {client} player API JSON",
-                    data=json.dumps({"videoId": video_id, "client": client}).encode(),
-                    headers={"Content-Type": "application/json"})))
+                responses.append(
+                    (
+                        client,
+                        self._download_json(
+                            f"{base}/youtubei/v1/player",
+                            video_id,
+                            note=f"Downloading {client} player API JSON",
+                            data=json.dumps({"videoId": video_id, "client": client}).encode(),
+                            headers={"Content-Type": "application/json"},
+                        ),
+                    )
+                )
             except ExtractorError as e:
                 self.report_warning(e)
         if not responses:
@@ -50,8 +58,15 @@ class YoutubeStandInIE(InfoExtractor):
         for client, pr in responses:
             sd = pr.get("streamingData") or {}
             if is_live and sd.get("hlsManifestUrl"):
-                formats.append({"format_id": "95", "url": sd["hlsManifestUrl"], "ext": "mp4",
-                                "protocol": "m3u8_native", "height": 720})
+                formats.append(
+                    {
+                        "format_id": "95",
+                        "url": sd["hlsManifestUrl"],
+                        "ext": "mp4",
+                        "protocol": "m3u8_native",
+                        "height": 720,
+                    }
+                )
                 continue
             skipped = False
             for fmt in (sd.get("formats") or []) + (sd.get("adaptiveFormats") or []):
@@ -65,23 +80,26 @@ class YoutubeStandInIE(InfoExtractor):
                 mime = fmt.get("mimeType", "")
                 video = mime.startswith("video/")
                 both = itag == 18
-                formats.append({
-                    "format_id": str(itag),
-                    "url": fmt["url"],
-                    "ext": _ITAG_EXT.get(itag, "mp4"),
-                    "width": fmt.get("width"),
-                    "height": fmt.get("height"),
-                    "fps": fmt.get("fps"),
-                    "tbr": (fmt.get("bitrate") or 0) / 1000,
-                    "filesize": int(fmt["contentLength"]) if fmt.get("contentLength") else None,
-                    "vcodec": ("avc1.42001E" if both else "avc1.640028") if video else "none",
-                    "acodec": "mp4a.40.2" if (both or not video) else "none",
-                    "asr": int(fmt["audioSampleRate"]) if fmt.get("audioSampleRate") else None,
-                })
+                formats.append(
+                    {
+                        "format_id": str(itag),
+                        "url": fmt["url"],
+                        "ext": _ITAG_EXT.get(itag, "mp4"),
+                        "width": fmt.get("width"),
+                        "height": fmt.get("height"),
+                        "fps": fmt.get("fps"),
+                        "tbr": (fmt.get("bitrate") or 0) / 1000,
+                        "filesize": int(fmt["contentLength"]) if fmt.get("contentLength") else None,
+                        "vcodec": ("avc1.42001E" if both else "avc1.640028") if video else "none",
+                        "acodec": "mp4a.40.2" if (both or not video) else "none",
+                        "asr": int(fmt["audioSampleRate"]) if fmt.get("audioSampleRate") else None,
+                    }
+                )
             if skipped:
                 self.report_warning(
                     f"Some {client} client https formats have been skipped as they are missing a "
-                    "url. YouTube is forcing SABR streaming for this client.")
+                    "url. YouTube is forcing SABR streaming for this client."
+                )
 
         if not formats:
             status = responses[0][1].get("playabilityStatus") or {}
@@ -89,14 +107,18 @@ class YoutubeStandInIE(InfoExtractor):
             reason = (pemr.get("reason") or {}).get("simpleText") or status.get("reason") or ""
             subreason = (pemr.get("subreason") or {}).get("simpleText")
             if subreason:
-                if subreason.startswith("The uploader has not made this video available in your country"):
+                if subreason.startswith(
+                    "The uploader has not made this video available in your country"
+                ):
                     self.raise_geo_restricted(subreason, None, metadata_available=True)
                 if subreason != reason:
                     reason += f". {subreason}"
             if reason:
                 if "sign in" in reason.lower():
                     reason = remove_end(reason, "This helps protect our community. Learn more")
-                    reason = f"{remove_end(reason.strip(), '.')}. {self._login_hint(method='cookies')}"
+                    reason = (
+                        f"{remove_end(reason.strip(), '.')}. {self._login_hint(method='cookies')}"
+                    )
                 self.raise_no_formats(reason, expected=True)
 
         return {
