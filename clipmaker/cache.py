@@ -41,16 +41,25 @@ class ExtractionCache:
         self.ttl_s = ttl_s
 
     def resolve(
-        self, url: str, resolve: Callable[[str], ResolvedSource], *, wait_s: float = 60.0
+        self,
+        url: str,
+        resolve: Callable[[str], ResolvedSource],
+        *,
+        wait_s: float = 60.0,
+        refresh: bool = False,
     ) -> tuple[ResolvedSource, bool]:
-        """The resolved source and whether it came from the cache."""
+        """The resolved source and whether it came from the cache.
+
+        ``refresh``: resolve again whatever is cached (its media URLs expired or were
+        refused) and cache the new answer for the jobs that come next.
+        """
         key = self.prefix + _digest(url)
         lock = key + ":lock"
         token = secrets.token_hex(8)
         deadline = time.monotonic() + wait_s
         try:
             while time.monotonic() < deadline:
-                cached = self.redis.get(key)
+                cached = None if refresh else self.redis.get(key)
                 if cached:
                     return ResolvedSource(**json.loads(cached)), True
                 if self.redis.set(lock, token, nx=True, px=int(wait_s * 1000)):
