@@ -24,7 +24,8 @@ Video ids (the 11 characters after ``watch?v=``) say what the video is:
 - ``private0001``, ``agegated001``, ``geoblocked1``, ``removed0001``, ``livenow0001``,
   ``upcoming001``, ``loginreq001``, ``botcheck001``, ``ratelimit01``: the error screens
   YouTube shows (``playabilityStatus`` reasons as YouTube words them), HTTP 429 for the last.
-- ``ratelimit2x``: HTTP 429 on the first two player requests, then like ``okvideo0001``.
+- ``rl2x`` + 7 more characters: HTTP 429 on the first two player requests for that id, then
+  like ``okvideo0001``.
 
 Every media request is throttled like googlevideo: a range larger than ``throttle_bytes``,
 or an open-ended or missing Range on a file larger than that, answers 403. ``requests``
@@ -145,7 +146,7 @@ class YoutubeStandIn:
 
     def player_response(self, video_id: str, client: str) -> tuple[int, dict[str, object]]:
         if video_id in RATE_LIMITED or (
-            video_id == "ratelimit2x"
+            video_id.startswith("rl2x")
             and sum(1 for v, _, _ in self.player_calls if v == video_id) < 2
         ):
             return 429, {"error": {"code": 429, "status": "RESOURCE_EXHAUSTED"}}
