@@ -30,7 +30,7 @@ from clipmaker.jobs.models import (
 )
 from clipmaker.media import ResolvedSource, cut, resolve
 from clipmaker.media.http_io import ByteCounter, SourceOpener
-from clipmaker.media.youtube import YoutubeOptions, pot_provider_plugin_dir
+from clipmaker.media.youtube import MESSAGES, YoutubeOptions, pot_provider_plugin_dir
 from clipmaker.net import AddressPolicy
 from clipmaker.net.bounds import TransferGuard
 from clipmaker.services import Services
@@ -181,7 +181,7 @@ def source_inputs(
         if cached and expires is not None and expires < time.time() + EXPIRY_MARGIN_S:
             resolved, _ = services.extractions.resolve(url, extract, refresh=True)
         if resolved.is_live:
-            raise ClipError(LIVE_SOURCE, "the source is a live stream; clip it once it has ended")
+            raise ClipError(LIVE_SOURCE, MESSAGES[LIVE_SOURCE])
         video = SourceOpener(
             resolved.media_url,
             headers=resolved.http_headers,
@@ -189,6 +189,7 @@ def source_inputs(
             scratch_dir=scratch,
             policy=policy,
             guard=guard,
+            proxy=settings.ytdlp_proxy,
         )
         audio = None
         if resolved.audio_url:
@@ -199,6 +200,7 @@ def source_inputs(
                 scratch_dir=scratch,
                 policy=policy,
                 guard=guard,
+                proxy=settings.ytdlp_proxy,
             )
         return SourceInputs(video, audio, counter, resolved.note)
     upload_id = request.source.upload_id

@@ -444,7 +444,7 @@ def resolve(
             player_client=client,
             progressive=progressive,
         )
-        return _extract(url, params, policy, guard, timeout_s)
+        return _extract(url, params, policy, guard, timeout_s, options.proxy)
 
     first = once(clients[0], False)
     if not youtube.is_youtube(first.extractor) or first.is_live:
@@ -452,7 +452,12 @@ def resolve(
 
     def probe(media_url: str, headers: dict[str, str]) -> int:
         return youtube.probe_status(
-            media_url, headers, policy=policy, guard=guard, timeout_s=timeout_s
+            media_url,
+            headers,
+            policy=policy,
+            guard=guard,
+            timeout_s=timeout_s,
+            proxy=options.proxy,
         )
 
     return youtube.choose(first, clients, once, probe)
@@ -464,11 +469,12 @@ def _extract(
     policy: AddressPolicy,
     guard: TransferGuard | None,
     timeout_s: float,
+    proxy: str | None = None,
 ) -> ResolvedSource:
     """One extraction with yt-dlp, its failures as ``ClipError``s."""
     statuses: list[int] = []  # read before the YoutubeDL closes its request handler
     try:
-        with PolicedYoutubeDL(params, policy=policy, guard=guard) as ydl:
+        with PolicedYoutubeDL(params, policy=policy, guard=guard, proxy=proxy) as ydl:
             try:
                 info = _pick_entry(ydl.extract_info(url, download=False) or {}, url)
                 return resolved_from_info(ydl, info, url)

@@ -57,7 +57,7 @@ import av
 import httpx
 
 from clipmaker.errors import INVALID_SOURCE_URL, NOT_MEDIA, SOURCE_UNREACHABLE, ClipError
-from clipmaker.net import AddressPolicy, SourceForbidden, pinned_client
+from clipmaker.net import AddressPolicy, SourceForbidden, pinned_client, proxied_client
 from clipmaker.net.bounds import TransferGuard
 
 if TYPE_CHECKING:
@@ -237,6 +237,7 @@ class HttpSession:
         transport: httpx.BaseTransport | None = None,
         policy: AddressPolicy | None = None,
         guard: TransferGuard | None = None,
+        proxy: str | None = None,
     ) -> None:
         self.counter = counter if counter is not None else ByteCounter()
         self.timeout_s = timeout_s
@@ -262,6 +263,9 @@ class HttpSession:
         }
         if transport is not None:
             self._client = httpx.Client(transport=transport, **options)  # type: ignore[arg-type]
+        elif proxy:  # the deployment's own: googlevideo URLs only work from the IP that
+            # extracted them, so media goes the way yt-dlp went (clipmaker.net.proxied_client)
+            self._client = proxied_client(self.policy, proxy, **options)  # type: ignore[arg-type]
         else:
             self._client = pinned_client(self.policy, guard=guard, **options)
         self._lock = threading.Lock()
@@ -918,10 +922,12 @@ class SourceOpener:
         max_full_fetch_bytes: int = DEFAULT_MAX_FULL_FETCH,
         policy: AddressPolicy | None = None,
         guard: TransferGuard | None = None,
+        proxy: str | None = None,
     ) -> None:
         self.location = location
         self.policy = policy
         self.guard = guard
+        self.proxy = proxy
         self.headers = dict(headers or {})
         self.counter = counter
         self.scratch_dir = Path(scratch_dir) if scratch_dir is not None else None
@@ -985,6 +991,7 @@ class SourceOpener:
                     timeout_s=self.timeout_s,
                     policy=self.policy,
                     guard=self.guard,
+                    proxy=self.proxy,
                 )
             return self._session
 

@@ -48,7 +48,7 @@ from clipmaker.errors import (
     SOURCE_UNREACHABLE,
     ClipError,
 )
-from clipmaker.net import AddressPolicy, pinned_client
+from clipmaker.net import AddressPolicy, pinned_client, proxied_client
 from clipmaker.net.bounds import TransferGuard
 
 if TYPE_CHECKING:
@@ -220,18 +220,20 @@ def probe_status(
     policy: AddressPolicy,
     guard: TransferGuard | None = None,
     timeout_s: float = 15.0,
+    proxy: str | None = None,
 ) -> int:
     """The status a one-byte range request for ``url`` gets (0: no answer at all).
 
     How a token-less format shows itself: googlevideo answers 403 at the first byte.
     """
+    options: dict[str, Any] = {"headers": headers, "timeout": timeout_s, "follow_redirects": True}
     try:
-        with (
-            pinned_client(
-                policy, guard=guard, headers=headers, timeout=timeout_s, follow_redirects=True
-            ) as client,
-            client.stream("GET", url, headers={"Range": "bytes=0-0"}) as response,
-        ):
+        client = (
+            proxied_client(policy, proxy, **options)
+            if proxy
+            else pinned_client(policy, guard=guard, **options)
+        )
+        with client, client.stream("GET", url, headers={"Range": "bytes=0-0"}) as response:
             return response.status_code
     except httpx.HTTPError:
         return 0

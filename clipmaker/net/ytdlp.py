@@ -34,7 +34,7 @@ from yt_dlp.networking.exceptions import HTTPError, TransportError
 
 from clipmaker.net.addresses import AddressPolicy
 from clipmaker.net.bounds import TransferGuard
-from clipmaker.net.client import pinned_client
+from clipmaker.net.client import pinned_client, proxied_client
 
 __all__ = ["ClipmakerRH", "PolicedYoutubeDL", "Stopped", "configure_plugins", "stop_cause"]
 
@@ -120,15 +120,22 @@ class ClipmakerRH(RequestHandler):
     """yt-dlp request handler over a pinned httpx client (see the module doc)."""
 
     _SUPPORTED_URL_SCHEMES = ("http", "https")
-    _SUPPORTED_PROXY_SCHEMES = None  # proxies are never used, whatever is configured
+    # yt-dlp's own proxy options are ignored; the deployment's proxy is given as ``proxy``
+    _SUPPORTED_PROXY_SCHEMES = None
     _SUPPORTED_FEATURES = None
 
     def __init__(
-        self, *, policy: AddressPolicy, guard: TransferGuard | None = None, **kwargs: Any
+        self,
+        *,
+        policy: AddressPolicy,
+        guard: TransferGuard | None = None,
+        proxy: str | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.policy = policy
         self.guard = guard
+        self.proxy = proxy
         self.stopped: BaseException | None = None  # the first refusal or stop seen
         # Every HTTP status answered: extractors turn some failed requests into warnings
         # (YouTube's player requests), and a 429 among them means "rate limited".
@@ -146,14 +153,16 @@ class ClipmakerRH(RequestHandler):
         with self._lock:
             held = self._clients.get(key)
             if held is None:
-                client = pinned_client(
-                    self.policy,
-                    guard=self.guard,
-                    verify=self._make_sslcontext(legacy_ssl_support=legacy_ssl),
-                    cookies=cookiejar,
-                    follow_redirects=True,
-                    max_redirects=MAX_REDIRECTS,
-                )
+                options = {
+                    "verify": self._make_sslcontext(legacy_ssl_support=legacy_ssl),
+                    "cookies": cookiejar,
+                    "follow_redirects": True,
+                    "max_redirects": MAX_REDIRECTS,
+                }
+                if self.proxy:  # the deployment's own (see clipmaker.net.proxied_client)
+                    client = proxied_client(self.policy, self.proxy, **options)
+                else:
+                    client = pinned_client(self.policy, guard=self.guard, **options)
                 held = self._clients[key] = (cookiejar, client)  # keep the jar alive with it
             return held[1]
 
@@ -215,14 +224,19 @@ class PolicedYoutubeDL(yt_dlp.YoutubeDL):
         *,
         policy: AddressPolicy,
         guard: TransferGuard | None = None,
+        proxy: str | None = None,
     ) -> None:
         self._clipmaker_policy = policy
         self._clipmaker_guard = guard
+        self._clipmaker_proxy = proxy
         super().__init__(params)
 
     def build_request_director(self, handlers: Any, preferences: Any = None) -> Any:
         handler = functools.partial(
-            ClipmakerRH, policy=self._clipmaker_policy, guard=self._clipmaker_guard
+            ClipmakerRH,
+            policy=self._clipmaker_policy,
+            guard=self._clipmaker_guard,
+            proxy=self._clipmaker_proxy,
         )
         return super().build_request_director([handler], None)
 

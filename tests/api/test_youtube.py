@@ -37,10 +37,12 @@ _RANGE = re.compile(r"^bytes=(\d+)-(\d+)$")
 
 @pytest.fixture(scope="session")
 def youtube_media(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
-    """A 60 s source of about 40 MiB (lossless, so it is larger than googlevideo's throttle
+    """A 60 s source of about 50 MiB (near-lossless, so several times googlevideo's throttle
     size), as YouTube serves it: progressive (itag 18), video-only (137), audio-only (140)."""
     root = tmp_path_factory.mktemp("youtube")
-    progressive = make_video(root / "18.mp4", duration_s=60.0, fps=FPS, gop_s=2.0, crf=0)
+    progressive = make_video(
+        root / "18.mp4", duration_s=60.0, fps=FPS, gop_s=2.0, size=(480, 360), crf=4
+    )
     faststart = {"movflags": "+faststart"}
     video = remux([(progressive, "video")], root / "137.mp4", container_options=faststart)
     audio = remux(
