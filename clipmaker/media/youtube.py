@@ -321,10 +321,25 @@ def choose(
     return replace(fallback, note=note)
 
 
+def deno_path() -> str | None:
+    """The ``deno`` binary the ``deno`` package installed (yt-dlp's JS runtime for YouTube's
+    challenges), found without relying on PATH: a worker started as ``.venv/bin/clipmaker``
+    may not have ``.venv/bin`` on its PATH."""
+    try:
+        import deno
+
+        return str(deno.find_deno_bin())
+    except Exception:  # not installed, or no binary for this platform: yt-dlp searches PATH
+        return None
+
+
 def params_for(options: YoutubeOptions) -> dict[str, Any]:
-    """yt-dlp params for the account and proxy (the per-attempt client is in
-    ``extractor_args``)."""
+    """yt-dlp params for the JS runtime and the account (the per-attempt player client and
+    the PO-token provider are in ``extractor_args``)."""
     params: dict[str, Any] = {}
+    path = deno_path()
+    if path is not None:
+        params["js_runtimes"] = {"deno": {"path": path}}
     if options.cookies_file:
         params["cookiefile"] = options.cookies_file
     return params

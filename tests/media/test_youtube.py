@@ -4,6 +4,8 @@ what is handed to yt-dlp. The whole-service tests are in ``tests/api/test_youtub
 from __future__ import annotations
 
 import dataclasses
+import os
+from pathlib import Path
 
 import pytest
 from yt_dlp.networking.common import Response
@@ -136,14 +138,14 @@ def test_ytdlp_gets_the_client_the_provider_and_the_account() -> None:
         "youtubepot-bgutilhttp": {"base_url": ["http://pot:4416"]},
     }
     assert params["cookiefile"] == "/etc/clipmaker/cookies.txt"
+    deno = Path(params["js_runtimes"]["deno"]["path"])  # the pinned runtime, not PATH's
+    assert deno.name == "deno" and os.access(deno, os.X_OK)
     assert "extractor_args" not in ytdlp_params(1080, 30)
 
 
 def test_the_installed_pot_provider_is_found_as_a_plugin_folder() -> None:
     folder = pot_provider_plugin_dir()
     assert folder is not None
-    from pathlib import Path
-
     plugins = [p for p in Path(folder).iterdir() if (p / "yt_dlp_plugins").is_dir()]
     assert any((p / "yt_dlp_plugins" / "extractor").is_dir() for p in plugins)
 
