@@ -33,6 +33,10 @@ return due
 """
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def backoff_s(deferral: int, first_s: float, cap_s: float = MAX_BACKOFF_S) -> float:
     """The wait before try ``deferral + 1`` (``deferral`` counts from 1): doubling, capped."""
     return min(first_s * 2 ** max(deferral - 1, 0), cap_s)
@@ -65,8 +69,8 @@ class DeferredJobs:
     def pop_due(self, *, now: float | None = None, limit: int = 100) -> list[str]:
         """Take the jobs that are due off the set (the caller enqueues them)."""
         at = time.time() if now is None else now
-        return [str(j) for j in self.redis.eval(_POP_DUE, 1, self.key, repr(at), limit)]
+        return [_text(j) for j in self.redis.eval(_POP_DUE, 1, self.key, repr(at), limit)]
 
     def waiting(self) -> set[str]:
         """Every job still put off."""
-        return {str(j) for j in self.redis.zrange(self.key, 0, -1)}
+        return {_text(j) for j in self.redis.zrange(self.key, 0, -1)}
