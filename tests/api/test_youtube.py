@@ -198,6 +198,20 @@ def test_expired_media_urls_from_the_cache_are_resolved_again(
     _assert_never_throttled(youtube, "expiring001")
 
 
+def test_a_cached_extraction_about_to_expire_is_resolved_again_before_use(
+    yt_service: Service, youtube: YoutubeStandIn, tmp_path: Path
+) -> None:
+    url = youtube.watch_url("shortlived1")
+    calls_before = len([c for c in youtube.player_calls if c[0] == "shortlived1"])
+    _clip(yt_service, url, 1.0, 3.0, tmp_path)
+    _, clip = _clip(yt_service, url, 4.0, 6.0, tmp_path)
+    assert clip.first_frame_index == 4 * FPS
+    calls = [c for c in youtube.player_calls if c[0] == "shortlived1"][calls_before:]
+    assert len(calls) == 2  # the cached URLs expire within minutes: not trusted for a new job
+    refused = [r for r in youtube.media_requests if r.video_id == "shortlived1" and r.status >= 400]
+    assert not refused  # resolved again before any read, not after a refusal
+
+
 @pytest.mark.parametrize(
     ("video_id", "code"),
     [

@@ -43,4 +43,3 @@ def test_a_403_is_reported_at_once_and_recorded() -> None:
         assert session.error_statuses == [403]
         assert "403" in caught.value.message
         assert len(target.requests) == 1
-

@@ -21,6 +21,7 @@ Video ids (the 11 characters after ``watch?v=``) say what the video is:
   itag 18 remains.
 - ``expiring001``: readable until ``expire_urls()``; then every URL handed out before answers
   403 (as googlevideo does after ``expire``), and new player responses carry fresh URLs.
+- ``shortlived1``: readable, but its URLs say (``expire=``) they expire in two minutes.
 - ``private0001``, ``agegated001``, ``geoblocked1``, ``removed0001``, ``livenow0001``,
   ``upcoming001``, ``loginreq001``, ``botcheck001``, ``ratelimit01``: the error screens
   YouTube shows (``playabilityStatus`` reasons as YouTube words them), HTTP 429 for the last.
@@ -194,7 +195,8 @@ class YoutubeStandIn:
             "itag": itag,
             "client": client,
             "issued": f"{issued:.6f}",
-            "expire": int(issued) + 6 * 3600,  # googlevideo URLs live about six hours
+            # googlevideo URLs live about six hours; shortlived1's are nearly spent already
+            "expire": int(issued) + (120 if video_id == "shortlived1" else 6 * 3600),
         }
         fmt: dict[str, object] = {
             "itag": itag,
