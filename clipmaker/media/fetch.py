@@ -131,6 +131,8 @@ class ResolvedSource:
     note: str | None = None  # why a less preferred path was taken (YouTube fallbacks)
     player_client: str | None = None  # the YouTube player client whose formats these are
     expires_at: float | None = None  # Unix time the media URLs stop working, when they say
+    adaptive_formats: int = 0  # video-only formats with a URL the site offered (0: SABR-only
+    #                            on YouTube, where high resolutions exist only that way)
 
 
 class _QuietLogger:
@@ -393,6 +395,11 @@ def resolved_from_info(ydl: yt_dlp.YoutubeDL, info: dict[str, Any], url: str) ->
         protocol=video.protocol,
         audio_format_id=audio.format_id if audio else None,
         height=int(height) if isinstance(height, int | float) else None,
+        adaptive_formats=sum(
+            1
+            for f in info.get("formats") or []
+            if f.get("url") and f.get("vcodec") not in (None, "none") and f.get("acodec") == "none"
+        ),
         expires_at=min(
             filter(None, [youtube.url_expiry(video.url), youtube.url_expiry(audio and audio.url)]),
             default=None,

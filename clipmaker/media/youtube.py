@@ -287,7 +287,7 @@ def choose(
             except ClipError:
                 problems.append(f"{_label(client)}: extraction failed")
                 continue
-        if current.audio_url is None and current.protocol in ("http", "https"):
+        if current.adaptive_formats == 0 and current.audio_url is None:
             problems.append(f"{_label(client)}: only a progressive format (SABR streaming)")
             if fallback is None and _readable(current, probe) is None:
                 fallback = replace(current, player_client=client)

@@ -89,6 +89,7 @@ def _source(**changes: object) -> ResolvedSource:
         format_id="137",
         audio_format_id="140",
         height=1080,
+        adaptive_formats=1,
     )
     return dataclasses.replace(base, **changes)
 
@@ -112,6 +113,7 @@ def test_progressive_fallback_and_nothing_readable() -> None:
     progressive = _source(
         media_url="https://v.example/18", audio_url=None, format_id="18", height=360
     )
+    sabr = dataclasses.replace(progressive, adaptive_formats=0)
 
     def again(client: str | None, want_progressive: bool) -> ResolvedSource:
         return progressive if want_progressive else _source()
@@ -124,6 +126,11 @@ def test_progressive_fallback_and_nothing_readable() -> None:
     with pytest.raises(ClipError) as caught:
         choose(_source(), ["web"], again, lambda url, headers: 403)
     assert caught.value.code == "source_unreachable"
+    # SABR-only (no adaptive format at all): the next client, then the readable progressive
+    chosen = choose(sabr, ["web", "tv"], lambda client, _: sabr, probe)
+    assert chosen.format_id == "18" and "SABR" in (chosen.note or "")
+    # a progressive format chosen while adaptive ones exist (a low height cap) is no fallback
+    assert choose(progressive, ["web", "tv"], again, probe).note is None
 
 
 def test_ytdlp_gets_the_client_the_provider_and_the_account() -> None:
