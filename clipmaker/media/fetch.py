@@ -451,7 +451,8 @@ def resolve(
             player_client=client,
             progressive=progressive,
         )
-        return _extract(url, params, policy, guard, timeout_s, options.proxy)
+        trusted = (options.pot_provider_url,) if options.pot_provider_url else ()
+        return _extract(url, params, policy, guard, timeout_s, options.proxy, trusted)
 
     first = once(clients[0], False)
     if not youtube.is_youtube(first.extractor) or first.is_live:
@@ -477,11 +478,15 @@ def _extract(
     guard: TransferGuard | None,
     timeout_s: float,
     proxy: str | None = None,
+    trusted_urls: Sequence[str] = (),
 ) -> ResolvedSource:
-    """One extraction with yt-dlp, its failures as ``ClipError``s."""
+    """One extraction with yt-dlp, its failures as ``ClipError``s. ``trusted_urls``: the
+    deployment's own services (the PO-token provider), exempt from the address policy."""
     statuses: list[int] = []  # read before the YoutubeDL closes its request handler
     try:
-        with PolicedYoutubeDL(params, policy=policy, guard=guard, proxy=proxy) as ydl:
+        with PolicedYoutubeDL(
+            params, policy=policy, guard=guard, proxy=proxy, trusted_urls=trusted_urls
+        ) as ydl:
             try:
                 info = _pick_entry(ydl.extract_info(url, download=False) or {}, url)
                 return resolved_from_info(ydl, info, url)

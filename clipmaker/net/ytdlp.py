@@ -130,17 +130,22 @@ class ClipmakerRH(RequestHandler):
         policy: AddressPolicy,
         guard: TransferGuard | None = None,
         proxy: str | None = None,
+        trusted_urls: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.policy = policy
         self.guard = guard
         self.proxy = proxy
+        # The deployment's own services that yt-dlp plugins call (a PO-token provider on a
+        # private address): requests under these URLs skip the address policy, go direct
+        # (never through the proxy) and follow no redirect.
+        self.trusted_urls = tuple(u.rstrip("/") + "/" for u in trusted_urls if u)
         self.stopped: BaseException | None = None  # the first refusal or stop seen
         # Every HTTP status answered: extractors turn some failed requests into warnings
         # (YouTube's player requests), and a 429 among them means "rate limited".
         self.statuses: list[int] = []
-        self._clients: dict[tuple[int, bool], tuple[Any, httpx.Client]] = {}
+        self._clients: dict[tuple[int, bool, bool], tuple[Any, httpx.Client]] = {}
         self._lock = threading.Lock()
 
     def _check_extensions(self, extensions: dict[str, Any]) -> None:
@@ -148,10 +153,20 @@ class ClipmakerRH(RequestHandler):
         for name in ("cookiejar", "timeout", "legacy_ssl", "keep_header_casing"):
             extensions.pop(name, None)
 
-    def _client(self, cookiejar: Any, legacy_ssl: bool) -> httpx.Client:
-        key = (id(cookiejar), legacy_ssl)
+    def _trusted(self, url: str) -> bool:
+        return any((url.rstrip("/") + "/").startswith(prefix) for prefix in self.trusted_urls)
+
+    def _client(self, cookiejar: Any, legacy_ssl: bool, trusted: bool = False) -> httpx.Client:
+        key = (id(cookiejar), legacy_ssl, trusted)
         with self._lock:
             held = self._clients.get(key)
+            if held is None and trusted:
+                client = pinned_client(
+                    AddressPolicy.unrestricted(),
+                    verify=self._make_sslcontext(legacy_ssl_support=legacy_ssl),
+                    follow_redirects=False,
+                )
+                held = self._clients[key] = (cookiejar, client)
             if held is None:
                 options = {
                     "verify": self._make_sslcontext(legacy_ssl_support=legacy_ssl),
@@ -175,7 +190,9 @@ class ClipmakerRH(RequestHandler):
     def _send(self, request: Request) -> Response:
         headers = self._get_headers(request)
         client = self._client(
-            self._get_cookiejar(request), bool(request.extensions.get("legacy_ssl"))
+            self._get_cookiejar(request),
+            bool(request.extensions.get("legacy_ssl")),
+            self._trusted(request.url),
         )
         data = request.data
         if data is not None and hasattr(data, "read"):
@@ -225,10 +242,12 @@ class PolicedYoutubeDL(yt_dlp.YoutubeDL):
         policy: AddressPolicy,
         guard: TransferGuard | None = None,
         proxy: str | None = None,
+        trusted_urls: Sequence[str] = (),
     ) -> None:
         self._clipmaker_policy = policy
         self._clipmaker_guard = guard
         self._clipmaker_proxy = proxy
+        self._clipmaker_trusted = tuple(trusted_urls)
         super().__init__(params)
 
     def build_request_director(self, handlers: Any, preferences: Any = None) -> Any:
@@ -237,6 +256,7 @@ class PolicedYoutubeDL(yt_dlp.YoutubeDL):
             policy=self._clipmaker_policy,
             guard=self._clipmaker_guard,
             proxy=self._clipmaker_proxy,
+            trusted_urls=self._clipmaker_trusted,
         )
         return super().build_request_director([handler], None)
 
