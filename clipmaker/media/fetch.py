@@ -24,11 +24,16 @@ and AAC at equal height (what every cutter and browser handles). Formats we can 
   and hand it on as a ``data:`` URL (about 100 bytes per fragment); the hls demuxer reads and
   seeks it (fMP4 segments), one segment at a time, counted.
 
+YouTube (``clipmaker.media.youtube``): a resolution is checked before it is returned (each
+URL asked for one byte); formats refused without a PO token or SABR-only make it try the next
+player client, then the progressive format, and ``ResolvedSource.note`` says why.
+
 Every failure becomes a ``ClipError`` a user can act on: a URL we won't fetch
 (``invalid_source_url``), an address the ``AddressPolicy`` forbids (``source_forbidden``), a
-host we can't reach (``source_unreachable``), a page without a video (``not_media``). yt-dlp's
-messages are rewritten into plain words; network failures get fixed messages that echo
-nothing a server said (reason phrases, ports).
+host we can't reach (``source_unreachable``), a page without a video (``not_media``), a video
+the site won't give (``source_private``, ``source_removed``, ``source_rate_limited``... see
+``youtube.extraction_error``). yt-dlp's messages are rewritten into plain words; network
+failures get fixed messages that echo nothing a server said (reason phrases, ports).
 
 yt-dlp runs as ``clipmaker.net.ytdlp.PolicedYoutubeDL``: every request it makes (pages,
 APIs, manifests, embeds, redirects) goes through the pinned client and the policy. Which
