@@ -489,9 +489,12 @@ def _extract(
     deployment's own services (the PO-token provider), exempt from the address policy."""
     statuses: list[int] = []  # read before the YoutubeDL closes its request handler
     try:
-        with PolicedYoutubeDL(
-            params, policy=policy, guard=guard, proxy=proxy, trusted_urls=trusted_urls
-        ) as ydl:
+        with (
+            youtube.private_cookies(params) as params,
+            PolicedYoutubeDL(
+                params, policy=policy, guard=guard, proxy=proxy, trusted_urls=trusted_urls
+            ) as ydl,
+        ):
             try:
                 info = _pick_entry(ydl.extract_info(url, download=False) or {}, url)
                 return resolved_from_info(ydl, info, url)

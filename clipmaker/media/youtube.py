@@ -26,7 +26,11 @@ Nothing here knows of HTTP routes, Redis or Ray: plain functions over ``Resolved
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
@@ -331,6 +335,28 @@ def deno_path() -> str | None:
         return str(deno.find_deno_bin())
     except Exception:  # not installed, or no binary for this platform: yt-dlp searches PATH
         return None
+
+
+@contextlib.contextmanager
+def private_cookies(params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """``params`` with the cookies file replaced by a private copy for one extraction.
+
+    yt-dlp writes the cookie jar back to its file when it closes: concurrent jobs would race
+    on one file, and a read-only mount (a Kubernetes secret) would fail the extraction. The
+    deployment's file is only read; what YouTube refreshes is dropped with the copy.
+    """
+    source = params.get("cookiefile")
+    if not source:
+        yield params
+        return
+    handle, copy = tempfile.mkstemp(prefix="clipmaker-cookies-", suffix=".txt")
+    try:
+        with os.fdopen(handle, "wb") as out, open(source, "rb") as src:
+            shutil.copyfileobj(src, out)
+        yield {**params, "cookiefile": copy}
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(copy)
 
 
 def params_for(options: YoutubeOptions) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from clipmaker.media.youtube import (
     choose,
     extraction_error,
     pot_provider_plugin_dir,
+    private_cookies,
     url_expiry,
 )
 
@@ -161,3 +162,16 @@ def test_url_expiry_reads_googlevideo_expire() -> None:
     url = "https://r1.googlevideo.com/videoplayback?expire=1767225600&id=x"
     assert url_expiry(url) == 1767225600
     assert url_expiry("https://example.com/v.mp4") is None
+
+
+def test_the_cookies_file_is_only_read(tmp_path: Path) -> None:
+    """yt-dlp writes its jar back on close; the deployment's file (read-only) stays as it was."""
+    cookies = tmp_path / "cookies.txt"
+    cookies.write_text("# Netscape HTTP Cookie File\n")
+    cookies.chmod(0o444)
+    with private_cookies({"cookiefile": str(cookies)}) as params:
+        copy = Path(params["cookiefile"])
+        assert copy != cookies and copy.read_text() == cookies.read_text()
+        copy.write_text("# Netscape HTTP Cookie File\n.youtube.com\tTRUE\t/\tTRUE\t0\tX\t1\n")
+    assert not copy.exists()
+    assert cookies.read_text() == "# Netscape HTTP Cookie File\n"
