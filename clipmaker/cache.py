@@ -34,25 +34,42 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:40]
 
 
+def _load(cached: str | bytes) -> ResolvedSource:
+    """A cached ``ResolvedSource``, ignoring fields this version does not know."""
+    known = {f.name for f in dataclasses.fields(ResolvedSource)}
+    return ResolvedSource(**{k: v for k, v in json.loads(cached).items() if k in known})
+
+
 class ExtractionCache:
     def __init__(self, client: redis.Redis, instance: str, *, ttl_s: int) -> None:
         self.redis = client
-        self.prefix = f"{instance}:extract:"
+        # v2: ResolvedSource gained fields (note, player_client, expires_at...). A versioned
+        # key keeps an older worker (rolling deploy) from reading entries it can't load.
+        self.prefix = f"{instance}:extract:v2:"
         self.ttl_s = ttl_s
 
     def resolve(
-        self, url: str, resolve: Callable[[str], ResolvedSource], *, wait_s: float = 60.0
+        self,
+        url: str,
+        resolve: Callable[[str], ResolvedSource],
+        *,
+        wait_s: float = 60.0,
+        refresh: bool = False,
     ) -> tuple[ResolvedSource, bool]:
-        """The resolved source and whether it came from the cache."""
+        """The resolved source and whether it came from the cache.
+
+        ``refresh``: resolve again whatever is cached (its media URLs expired or were
+        refused) and cache the new answer for the jobs that come next.
+        """
         key = self.prefix + _digest(url)
         lock = key + ":lock"
         token = secrets.token_hex(8)
         deadline = time.monotonic() + wait_s
         try:
             while time.monotonic() < deadline:
-                cached = self.redis.get(key)
+                cached = None if refresh else self.redis.get(key)
                 if cached:
-                    return ResolvedSource(**json.loads(cached)), True
+                    return _load(cached), True
                 if self.redis.set(lock, token, nx=True, px=int(wait_s * 1000)):
                     try:
                         source = resolve(url)

@@ -28,16 +28,24 @@ from clipmaker.jobs.models import (
     StoredResult,
     Timings,
 )
-from clipmaker.media import cut, resolve
+from clipmaker.media import ResolvedSource, cut, resolve
 from clipmaker.media.http_io import ByteCounter, SourceOpener
+from clipmaker.media.youtube import MESSAGES, YoutubeOptions, pot_provider_plugin_dir
 from clipmaker.net import AddressPolicy
 from clipmaker.net.bounds import TransferGuard
 from clipmaker.services import Services
+from clipmaker.settings import Settings
 
 Transcribe = Callable[[np.ndarray, str | None], Transcript]
 Report = Callable[[JobStage, float], None]
 
 CONTENT_TYPES = {"srt": "application/x-subrip", "vtt": "text/vtt"}
+# A cached extraction whose media URLs expire sooner than this is resolved again before use:
+# a clip of a long source can take minutes to read.
+EXPIRY_MARGIN_S = 600.0
+# Statuses that mean "this media URL no longer works" (googlevideo answers 403 once a URL
+# expired, some CDNs 410): resolve the source again, bypassing the cache, and retry once.
+REFUSED = frozenset({403, 410})
 WRITERS = {"srt": to_srt, "vtt": to_vtt}
 
 
@@ -96,6 +104,12 @@ class SourceInputs:
     video: SourceOpener
     audio: SourceOpener | None
     counter: ByteCounter
+    note: str | None = None  # why the resolution took a less preferred path (YouTube)
+
+    def refused(self) -> bool:
+        """Whether the source answered a read with a status that says "resolve again"."""
+        openers = (self.video, self.audio)
+        return any(s in REFUSED for o in openers if o is not None for s in o.error_statuses)
 
     @property
     def fetch_path(self) -> str:
@@ -108,32 +122,66 @@ class SourceInputs:
                 opener.close()
 
 
+def youtube_options(settings: Settings) -> YoutubeOptions:
+    cookies = settings.youtube_cookies_file
+    return YoutubeOptions(
+        player_clients=settings.youtube_player_clients,
+        pot_provider_url=settings.youtube_pot_provider_url,
+        cookies_file=str(cookies) if cookies is not None else None,
+        proxy=settings.ytdlp_proxy,
+    )
+
+
+def plugin_dirs(settings: Settings) -> tuple[str, ...]:
+    """The deployment's plugin folders, plus the installed PO-token provider's when a
+    provider URL is set (it is a yt-dlp plugin, and no plugin loads unless named)."""
+    dirs = tuple(settings.ytdlp_plugin_dirs)
+    if settings.youtube_pot_provider_url:
+        provider = pot_provider_plugin_dir()
+        if provider is not None and provider not in dirs:
+            dirs += (provider,)
+    return dirs
+
+
 def source_inputs(
-    services: Services, request: ClipRequest, scratch: Path, guard: TransferGuard | None = None
+    services: Services,
+    request: ClipRequest,
+    scratch: Path,
+    guard: TransferGuard | None = None,
+    *,
+    refresh: bool = False,
 ) -> SourceInputs:
     """Resolve the source (through the extraction cache) into openers for its inputs.
 
     A user's URL is fetched (by yt-dlp and by our reader, every hop) only at addresses the
     deployment's ``AddressPolicy`` allows; an upload in S3 is the deployment's own endpoint,
     which may well be private. ``guard`` bounds every read (cancel, deadline, minimum rate).
+    ``refresh`` resolves again whatever the cache holds; a cached resolution whose URLs
+    expire within ``EXPIRY_MARGIN_S`` is refreshed anyway.
     """
     counter = ByteCounter()
     settings = services.settings
     if request.source.url is not None:
         policy = AddressPolicy.from_settings(settings)
-        resolved, _ = services.extractions.resolve(
-            str(request.source.url),
-            lambda url: resolve(
+
+        def extract(url: str) -> ResolvedSource:
+            return resolve(
                 url,
                 max_height=settings.max_height,
                 policy=policy,
                 guard=guard,
                 extractors=settings.ytdlp_extractors or None,
-                plugin_dirs=settings.ytdlp_plugin_dirs,
-            ),
-        )
+                plugin_dirs=plugin_dirs(settings),
+                youtube_options=youtube_options(settings),
+            )
+
+        url = str(request.source.url)
+        resolved, cached = services.extractions.resolve(url, extract, refresh=refresh)
+        expires = resolved.expires_at
+        if cached and expires is not None and expires < time.time() + EXPIRY_MARGIN_S:
+            resolved, _ = services.extractions.resolve(url, extract, refresh=True)
         if resolved.is_live:
-            raise ClipError(LIVE_SOURCE, "the source is a live stream; clip it once it has ended")
+            raise ClipError(LIVE_SOURCE, MESSAGES[LIVE_SOURCE])
         video = SourceOpener(
             resolved.media_url,
             headers=resolved.http_headers,
@@ -141,6 +189,7 @@ def source_inputs(
             scratch_dir=scratch,
             policy=policy,
             guard=guard,
+            proxy=settings.ytdlp_proxy,
         )
         audio = None
         if resolved.audio_url:
@@ -151,8 +200,9 @@ def source_inputs(
                 scratch_dir=scratch,
                 policy=policy,
                 guard=guard,
+                proxy=settings.ytdlp_proxy,
             )
-        return SourceInputs(video, audio, counter)
+        return SourceInputs(video, audio, counter, resolved.note)
     upload_id = request.source.upload_id
     assert upload_id is not None
     upload = services.jobs.get_upload(upload_id)
@@ -198,30 +248,41 @@ def run_clip_job(
     spent: dict[str, float] = {}
     formats = request.subtitle_formats
     try:
-        with timed(spent, "fetch_s"):
-            report(JobStage.fetching, 0.0)
-            inputs = source_inputs(services, request, scratch, guard)
-        log.info(
-            "source resolved; cutting %.3f-%.3f s (%s)",
-            request.start,
-            request.end,
-            request.accuracy,
-        )
-
-        try:
-            with timed(spent, "cut_s"):
-                report(JobStage.cutting, 0.0)
-                clip = cut(
-                    inputs.video,
-                    scratch / "clip.mp4",
-                    request.start,
-                    request.end,
-                    accuracy=request.accuracy,
-                    audio=inputs.audio,
-                    progress=lambda fraction: report(JobStage.cutting, fraction),
-                )
-        finally:
-            inputs.close()
+        notes: list[str] = []
+        for retry in (False, True):
+            with timed(spent, "fetch_s"):
+                report(JobStage.fetching, 0.0)
+                inputs = source_inputs(services, request, scratch, guard, refresh=retry)
+            log.info(
+                "source resolved; cutting %.3f-%.3f s (%s)",
+                request.start,
+                request.end,
+                request.accuracy,
+            )
+            try:
+                with timed(spent, "cut_s"):
+                    report(JobStage.cutting, 0.0)
+                    clip = cut(
+                        inputs.video,
+                        scratch / "clip.mp4",
+                        request.start,
+                        request.end,
+                        accuracy=request.accuracy,
+                        audio=inputs.audio,
+                        progress=lambda fraction: report(JobStage.cutting, fraction),
+                    )
+            except ClipError:
+                # An expired media URL (a stale extraction from the cache, or a long queue):
+                # resolve again, bypassing the cache, and try once more.
+                if retry or request.source.url is None or not inputs.refused():
+                    raise
+                log.info("the source refused its media URLs (expired?); resolving again")
+                notes.append("media URLs refused (expired); the source was resolved again")
+                continue
+            finally:
+                inputs.close()
+            break
+        notes[:0] = [inputs.note] if inputs.note else []
         log.info(
             "cut %.3f s (%s, %s fetch, %d bytes read)",
             clip.duration,
@@ -270,7 +331,7 @@ def run_clip_job(
             bytes_read=inputs.counter.total,
             frames_reencoded=clip.frames_reencoded,
             frames_copied=clip.frames_copied,
-            note=clip.note,
+            note="; ".join([*notes, *([clip.note] if clip.note else [])]) or None,
         )
         return result, Timings(**spent), media
     except BaseException:

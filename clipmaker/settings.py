@@ -129,6 +129,42 @@ class Settings(BaseSettings):
         description="Folders (comma-separated) holding yt-dlp plugin packages to load. "
         "Default: none; plugins are never loaded from user or system folders.",
     )
+    # --- YouTube (clipmaker.media.youtube; README "Clipping from YouTube") ----------------------
+    youtube_player_clients: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=("default", "tv_simply"),
+        description="yt-dlp YouTube player clients tried one after the other when a client's "
+        "formats are SABR-only or refused (comma-separated; 'default' is yt-dlp's own set). "
+        "After the last, the progressive format is used.",
+    )
+    youtube_pot_provider_url: str | None = Field(
+        default=None,
+        description="Base URL of a bgutil PO-token provider (bgutil-ytdlp-pot-provider's HTTP "
+        "server, e.g. http://pot-provider:4416), passed to yt-dlp as "
+        "youtubepot-bgutilhttp:base_url. Default: no PO tokens.",
+    )
+    youtube_cookies_file: Path | None = Field(
+        default=None,
+        description="A Netscape cookies file of a YouTube account (for age-restricted, "
+        "members-only or bot-checked videos). Default: no account.",
+    )
+    ytdlp_proxy: str | None = Field(
+        default=None,
+        description="The deployment's own proxy (http://, https:// or socks5://) for yt-dlp's "
+        "requests (pages and APIs, not media reads). Trusted: the address policy still checks "
+        "the target host's addresses, but can't pin them through a proxy. Default: none.",
+    )
+    rate_limit_retries: int = Field(
+        default=4,
+        ge=0,
+        description="How often a job whose source answered 'rate limited' goes back to the queue "
+        "(after rate_limit_backoff_s, doubling each time) before it fails as source_rate_limited.",
+    )
+    rate_limit_backoff_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="The first wait before a rate-limited job is tried again (doubled each "
+        "retry, at most one hour).",
+    )
     job_deadline_s: float = Field(
         default=3600.0,
         ge=0,
@@ -220,7 +256,9 @@ class Settings(BaseSettings):
 
         return tuple(str(net) for net in parse_networks(value))  # ValueError names a bad CIDR
 
-    @field_validator("ytdlp_extractors", "ytdlp_plugin_dirs", mode="before")
+    @field_validator(
+        "ytdlp_extractors", "ytdlp_plugin_dirs", "youtube_player_clients", mode="before"
+    )
     @classmethod
     def _comma_list(cls, value: Any) -> tuple[str, ...]:
         items = value.split(",") if isinstance(value, str) else list(value or ())

@@ -27,7 +27,8 @@ import redis
 from ray.util import metrics
 
 from clipmaker.asr import Transcriber, Transcript
-from clipmaker.errors import INTERNAL_ERROR, ClipError, JobCancelled
+from clipmaker.deferred import DeferredJobs, backoff_s
+from clipmaker.errors import INTERNAL_ERROR, SOURCE_RATE_LIMITED, ClipError, JobCancelled
 from clipmaker.jobs.models import JobStage, as_utc, utcnow
 from clipmaker.jobs.repository import Claim
 from clipmaker.logs import configure_logging, job_log
@@ -194,6 +195,7 @@ class MediaWorker:
         self.name = media_worker_name(settings, index)
         self.services = Services.connect(settings)
         self.metrics = _Metrics.create()
+        self.deferred = DeferredJobs(self.services.redis, settings.instance)
         self._asr_next = 0
         self._stop = threading.Event()
         self._busy: dict[str, str] = {}
@@ -296,6 +298,8 @@ class MediaWorker:
                 self.metrics.finished.inc(tags={"status": "cancelled"})
                 return
             except ClipError as exc:
+                if exc.code == SOURCE_RATE_LIMITED and self._defer(claim, jlog):
+                    return
                 jlog.info("failed: %s", exc)
                 jobs.fail(claim.job_id, claim.attempt, exc.code, exc.message)
                 self.metrics.finished.inc(tags={"status": "failed"})
@@ -324,6 +328,20 @@ class MediaWorker:
             discard_attempt(self.services, claim.job_id, claim.attempt)
             jlog.info("finished but fenced out; discarded this attempt's files")
 
+    def _defer(self, claim: Claim, jlog: logging.LoggerAdapter) -> bool:
+        """Put a rate-limited job off (``clipmaker.deferred``); ``False`` once it has been put
+        off ``rate_limit_retries`` times: then it fails."""
+        count = self.deferred.bump(claim.job_id)
+        if count > self.settings.rate_limit_retries:
+            return False
+        delay = backoff_s(count, self.settings.rate_limit_backoff_s)
+        self.deferred.schedule(claim.job_id, delay)  # before the row is queued: see deferred
+        if not self.services.jobs.defer(claim.job_id, claim.attempt):
+            self.deferred.cancel(claim.job_id)  # cancelled or taken over meanwhile
+            return True
+        jlog.info("source rate limited: back to the queue in %.0f s (deferral %d)", delay, count)
+        return True
+
     def _transcribe(
         self, audio: np.ndarray, language: str | None, guard: TransferGuard | None = None
     ) -> Transcript:
@@ -348,13 +366,15 @@ class MediaWorker:
         lock = f"{self.settings.instance}:sweep-lock"
         while not self._stop.wait(interval):
             try:
+                for job_id in self.deferred.pop_due():  # any worker may: the pop is atomic
+                    self.services.queue.enqueue(job_id)
                 self.metrics.queue_depth.set(self.services.queue.depth())
                 if not self.services.redis.set(lock, self.name, nx=True, px=int(interval * 900)):
                     continue
                 stale = self.services.jobs.stale(older_than_s=2 * interval)
                 if not stale:
                     continue
-                present = self.services.queue.queued_job_ids()
+                present = self.services.queue.queued_job_ids() | self.deferred.waiting()
                 for job_id in stale:
                     if job_id not in present:
                         self.services.queue.enqueue(job_id)

@@ -390,6 +390,23 @@ class JobRepository:
             values["timings"] = timings.model_dump(mode="json")
         return self._fenced(job_id, attempt, **values)
 
+    def defer(self, job_id: str, attempt: int) -> bool:
+        """Hand a running job back to ``queued`` (its source asked us to come back later).
+
+        The attempt is given back too: ``max_attempts`` bounds deliveries whose worker died,
+        and a rate limit is not one (``clipmaker.deferred`` bounds those). Fenced like every
+        write; ``False``: the job was cancelled or taken over meanwhile.
+        """
+        return self._fenced(
+            job_id,
+            attempt,
+            status=_QUEUED,
+            stage=None,
+            worker=None,
+            heartbeat_at=None,
+            attempts=Job.attempts - 1,
+        )
+
     def _fenced(self, job_id: str, attempt: int, **values: Any) -> bool:
         """One conditional UPDATE that only the current attempt of a running job can make."""
         values.setdefault("updated_at", self.clock())

@@ -24,11 +24,16 @@ and AAC at equal height (what every cutter and browser handles). Formats we can 
   and hand it on as a ``data:`` URL (about 100 bytes per fragment); the hls demuxer reads and
   seeks it (fMP4 segments), one segment at a time, counted.
 
+YouTube (``clipmaker.media.youtube``): a resolution is checked before it is returned (each
+URL asked for one byte); formats refused without a PO token or SABR-only make it try the next
+player client, then the progressive format, and ``ResolvedSource.note`` says why.
+
 Every failure becomes a ``ClipError`` a user can act on: a URL we won't fetch
 (``invalid_source_url``), an address the ``AddressPolicy`` forbids (``source_forbidden``), a
-host we can't reach (``source_unreachable``), a page without a video (``not_media``). yt-dlp's
-messages are rewritten into plain words; network failures get fixed messages that echo
-nothing a server said (reason phrases, ports).
+host we can't reach (``source_unreachable``), a page without a video (``not_media``), a video
+the site won't give (``source_private``, ``source_removed``, ``source_rate_limited``... see
+``youtube.extraction_error``). yt-dlp's messages are rewritten into plain words; network
+failures get fixed messages that echo nothing a server said (reason phrases, ports).
 
 yt-dlp runs as ``clipmaker.net.ytdlp.PolicedYoutubeDL``: every request it makes (pages,
 APIs, manifests, embeds, redirects) goes through the pinned client and the policy. Which
@@ -54,7 +59,9 @@ from yt_dlp.utils import DownloadError, ExtractorError, UnsupportedError
 from yt_dlp.utils import urljoin as ytdlp_urljoin
 
 from clipmaker.errors import INVALID_SOURCE_URL, NOT_MEDIA, SOURCE_UNREACHABLE, ClipError
+from clipmaker.media import youtube
 from clipmaker.media.http_io import describe_location, hls_data_url
+from clipmaker.media.youtube import YoutubeOptions
 from clipmaker.net import AddressPolicy
 from clipmaker.net.bounds import TransferGuard
 from clipmaker.net.ytdlp import PolicedYoutubeDL, configure_plugins, stop_cause
@@ -73,6 +80,13 @@ DEFAULT_MAX_HEIGHT = 1080
 # What we can read: one file over http(s), an HLS playlist, or a DASH fragment list (which we
 # turn into an HLS playlist). Not RTMP, HDS (f4m), Smooth Streaming (ism), websockets...
 _READABLE = "[protocol~='^(https?|m3u8(_native)?|http_dash_segments)$']"
+
+
+def progressive_format_spec(max_height: int) -> str:
+    """Only formats that carry both video and audio in one file (YouTube's itag 18): the
+    fallback when adaptive formats are SABR-only or refused."""
+    both = f"b[vcodec!=none][acodec!=none]{_READABLE}"
+    return f"{both}[height<=?{int(max_height)}]/{both}"
 
 
 def format_spec(max_height: int) -> str:
@@ -119,6 +133,11 @@ class ResolvedSource:
     #                          "http_dash_segments", ...
     audio_format_id: str | None = None
     height: int | None = None  # of the chosen video format, when known
+    note: str | None = None  # why a less preferred path was taken (YouTube fallbacks)
+    player_client: str | None = None  # the YouTube player client whose formats these are
+    expires_at: float | None = None  # Unix time the media URLs stop working, when they say
+    adaptive_formats: int = 0  # video-only formats with a URL the site offered (0: SABR-only
+    #                            on YouTube, where high resolutions exist only that way)
 
 
 class _QuietLogger:
@@ -181,10 +200,16 @@ def _clean(message: str) -> str:
     return text.rstrip(" .;") or "unknown error"
 
 
-def _classify(exc: BaseException, url: str, timeout_s: float) -> ClipError:
-    """A ``ClipError`` for what yt-dlp raised. Network failures get fixed messages (the status
-    code, never the reason phrase or the socket's words, which would tell an internal port's
-    protocol)."""
+def _classify(
+    exc: BaseException, url: str, timeout_s: float, statuses: Sequence[int] = ()
+) -> ClipError:
+    """A ``ClipError`` for what yt-dlp raised. Why a site won't give the video (private,
+    removed, rate limited...) gets its own code (``youtube.extraction_error``). Network
+    failures get fixed messages (the status code, never the reason phrase or the socket's
+    words, which would tell an internal port's protocol)."""
+    mapped = youtube.extraction_error(exc, statuses)
+    if mapped is not None:
+        return mapped
     chain = _causes(exc)
     for cause in chain:
         if isinstance(cause, YtdlpHTTPError):
@@ -215,8 +240,7 @@ def _classify(exc: BaseException, url: str, timeout_s: float) -> ClipError:
                 f"{url} offers no video format we can read (only audio, or streaming "
                 "protocols other than HTTP, HLS and DASH)",
             )
-    # Anything else yt-dlp reports (private, removed, age-gated, geo-blocked, sign-in
-    # required...) means the video can't be had from here.
+    # Anything else yt-dlp reports means the video can't be had from here.
     return ClipError(SOURCE_UNREACHABLE, _clean(str(exc)))
 
 
@@ -314,10 +338,18 @@ def _input(ydl: yt_dlp.YoutubeDL, fmt: dict[str, Any], url: str, duration: float
 
 
 def ytdlp_params(
-    max_height: int, timeout_s: float, extractors: Sequence[str] | None = None
+    max_height: int,
+    timeout_s: float,
+    extractors: Sequence[str] | None = None,
+    *,
+    youtube_options: YoutubeOptions | None = None,
+    player_client: str | None = None,
+    progressive: bool = False,
 ) -> dict[str, Any]:
     """The options ``resolve`` gives yt-dlp: quiet, no download, our format choice, and the
-    extractors allowed (yt-dlp's ``allowed_extractors`` regexes; None: all of them)."""
+    extractors allowed (yt-dlp's ``allowed_extractors`` regexes; None: all of them). YouTube's
+    player client, PO-token provider and account come from ``youtube_options``;
+    ``progressive`` asks for formats with both video and audio only."""
     params: dict[str, Any] = {
         "quiet": True,
         "no_warnings": True,
@@ -326,7 +358,7 @@ def ytdlp_params(
         "skip_download": True,
         "noplaylist": True,
         "socket_timeout": timeout_s,
-        "format": format_spec(max_height),
+        "format": progressive_format_spec(max_height) if progressive else format_spec(max_height),
         # under the cap the tallest, else the smallest above it; then H.264 (every cutter and
         # browser handles it), one-file http(s) over HLS over DASH fragments, then AAC
         "format_sort": [f"res:{int(max_height)}", "vcodec:h264", "proto", "acodec:aac"],
@@ -334,6 +366,11 @@ def ytdlp_params(
     }
     if extractors:
         params["allowed_extractors"] = list(extractors)
+    options = youtube_options or YoutubeOptions()
+    args = youtube.extractor_args(options, player_client)
+    if args:
+        params["extractor_args"] = args
+    params.update(youtube.params_for(options))
     return params
 
 
@@ -363,6 +400,15 @@ def resolved_from_info(ydl: yt_dlp.YoutubeDL, info: dict[str, Any], url: str) ->
         protocol=video.protocol,
         audio_format_id=audio.format_id if audio else None,
         height=int(height) if isinstance(height, int | float) else None,
+        adaptive_formats=sum(
+            1
+            for f in info.get("formats") or []
+            if f.get("url") and f.get("vcodec") not in (None, "none") and f.get("acodec") == "none"
+        ),
+        expires_at=min(
+            filter(None, [youtube.url_expiry(video.url), youtube.url_expiry(audio and audio.url)]),
+            default=None,
+        ),
     )
 
 
@@ -375,6 +421,7 @@ def resolve(
     guard: TransferGuard | None = None,
     extractors: Sequence[str] | None = None,
     plugin_dirs: Sequence[str] = (),
+    youtube_options: YoutubeOptions | None = None,
 ) -> ResolvedSource:
     """Ask yt-dlp which media ``url`` stands for, without downloading it.
 
@@ -382,6 +429,10 @@ def resolve(
     playlists and DASH manifests (its "generic" extractor). Picks formats no taller than
     ``max_height`` (see the module doc). A direct link to something that is not media (a text
     file) can still resolve: ``probe``/``cut`` then say ``not_media``.
+
+    A YouTube video is checked before it is returned, and re-resolved with the next player
+    client of ``youtube_options`` or for its progressive format when its formats can't be
+    read (``youtube.choose``); ``note`` then says why.
 
     Every request yt-dlp makes obeys ``policy`` (default ``AddressPolicy.from_env()``) and
     ``guard``; a refusal is ``source_forbidden`` even when an extractor swallowed it and
@@ -393,14 +444,62 @@ def resolve(
     policy = policy if policy is not None else AddressPolicy.from_env()
     policy.check_url(url)
     configure_plugins(plugin_dirs)
-    params = ytdlp_params(max_height, timeout_s, extractors)
-    ydl: PolicedYoutubeDL | None = None
+    options = youtube_options or YoutubeOptions()
+    clients: list[str | None] = list(options.player_clients) or [None]
+
+    def once(client: str | None, progressive: bool) -> ResolvedSource:
+        params = ytdlp_params(
+            max_height,
+            timeout_s,
+            extractors,
+            youtube_options=options,
+            player_client=client,
+            progressive=progressive,
+        )
+        trusted = (options.pot_provider_url,) if options.pot_provider_url else ()
+        return _extract(url, params, policy, guard, timeout_s, options.proxy, trusted)
+
+    first = once(clients[0], False)
+    if not youtube.is_youtube(first.extractor) or first.is_live:
+        return first
+
+    def probe(media_url: str, headers: dict[str, str]) -> int:
+        return youtube.probe_status(
+            media_url,
+            headers,
+            policy=policy,
+            guard=guard,
+            timeout_s=timeout_s,
+            proxy=options.proxy,
+        )
+
+    return youtube.choose(first, clients, once, probe)
+
+
+def _extract(
+    url: str,
+    params: dict[str, Any],
+    policy: AddressPolicy,
+    guard: TransferGuard | None,
+    timeout_s: float,
+    proxy: str | None = None,
+    trusted_urls: Sequence[str] = (),
+) -> ResolvedSource:
+    """One extraction with yt-dlp, its failures as ``ClipError``s. ``trusted_urls``: the
+    deployment's own services (the PO-token provider), exempt from the address policy."""
+    statuses: list[int] = []  # read before the YoutubeDL closes its request handler
     try:
-        with PolicedYoutubeDL(params, policy=policy, guard=guard) as ydl:
+        with (
+            youtube.private_cookies(params) as params,
+            PolicedYoutubeDL(
+                params, policy=policy, guard=guard, proxy=proxy, trusted_urls=trusted_urls
+            ) as ydl,
+        ):
             try:
                 info = _pick_entry(ydl.extract_info(url, download=False) or {}, url)
                 return resolved_from_info(ydl, info, url)
             except BaseException as exc:
+                statuses.extend(ydl.http_statuses)
                 stopped = ydl.stopped or stop_cause(exc)
                 if stopped is not None and stopped is not exc:
                     raise stopped from None
@@ -411,4 +510,4 @@ def resolve(
         stopped = stop_cause(exc) or (guard.error if guard is not None else None)
         if stopped is not None:
             raise stopped from None
-        raise _classify(exc, url, timeout_s) from exc
+        raise _classify(exc, url, timeout_s, statuses) from exc

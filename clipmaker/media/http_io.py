@@ -57,7 +57,7 @@ import av
 import httpx
 
 from clipmaker.errors import INVALID_SOURCE_URL, NOT_MEDIA, SOURCE_UNREACHABLE, ClipError
-from clipmaker.net import AddressPolicy, SourceForbidden, pinned_client
+from clipmaker.net import AddressPolicy, SourceForbidden, pinned_client, proxied_client
 from clipmaker.net.bounds import TransferGuard
 
 if TYPE_CHECKING:
@@ -87,7 +87,10 @@ FetchPath = Literal["range", "full", "local"]
 BLOCK_SIZE = 64 * 1024  # cache granularity; requests start and end on block bounds
 FIRST_REQUEST = 256 * 1024  # the first request of a reader (headers, the start of an index)
 SEEK_REQUEST = 128 * 1024  # after a seek: small, in case the demuxer jumps again
-MAX_REQUEST = 10 * 1024 * 1024  # no single request asks for more (yt-dlp's chunk size)
+# No single request asks for more. 10 MiB is yt-dlp's http_chunk_size for YouTube: googlevideo
+# throttles or refuses (403) larger and open-ended ranges (yt-dlp #17612, #10178; cobalt #1230),
+# and every request here is bounded (``Range: bytes=a-b``, never ``a-``), so none exceeds it.
+MAX_REQUEST = 10 * 1024 * 1024
 # A request that continues where the reader's last one ended grows by this factor. Measured on
 # 18 clips (10-60 s) of a 10-minute 320x240 MP4: x2 fetched 1.48x the clip's packets in 5
 # requests a clip, x1.5 1.24x in 6.5 (the last request overshoots the clip's end).
@@ -234,6 +237,7 @@ class HttpSession:
         transport: httpx.BaseTransport | None = None,
         policy: AddressPolicy | None = None,
         guard: TransferGuard | None = None,
+        proxy: str | None = None,
     ) -> None:
         self.counter = counter if counter is not None else ByteCounter()
         self.timeout_s = timeout_s
@@ -249,6 +253,9 @@ class HttpSession:
         self.policy = policy if policy is not None else AddressPolicy.from_env()
         self.guard = guard
         self._refusal: ClipError | None = None
+        # statuses >= 400 the source answered: a 403/410 on a URL that worked before means it
+        # expired (googlevideo URLs do after hours), which the caller fixes by resolving again
+        self.error_statuses: list[int] = []
         options = {
             "headers": clean,
             "timeout": httpx.Timeout(timeout_s, connect=min(timeout_s, 15.0)),
@@ -256,6 +263,9 @@ class HttpSession:
         }
         if transport is not None:
             self._client = httpx.Client(transport=transport, **options)  # type: ignore[arg-type]
+        elif proxy:  # the deployment's own: googlevideo URLs only work from the IP that
+            # extracted them, so media goes the way yt-dlp went (clipmaker.net.proxied_client)
+            self._client = proxied_client(self.policy, proxy, **options)  # type: ignore[arg-type]
         else:
             self._client = pinned_client(self.policy, guard=guard, **options)
         self._lock = threading.Lock()
@@ -361,6 +371,8 @@ class HttpSession:
                 if len(got) >= want:
                     return bytes(got[:want])
                 if attempt >= RETRIES:
+                    if isinstance(exc.cause, ClipError):  # still a 5xx
+                        raise exc.cause from None
                     raise _unreachable(exc.cause, res.url, self.timeout_s) from exc.cause
                 time.sleep(RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)])
                 attempt += 1
@@ -384,6 +396,9 @@ class HttpSession:
                         res.size = size
                     return b"", False
                 if status >= 400:
+                    self.error_statuses.append(status)
+                    if status >= 500:  # a CDN's passing fault: worth another try
+                        raise _Transient(_http_error(response, res.url), received)
                     raise _http_error(response, res.url)
                 if status == 200:
                     length = _int_or_none(response.headers.get("Content-Length"))
@@ -445,6 +460,7 @@ class HttpSession:
                 attempt += 1
                 continue
             if response.status_code >= 400:
+                self.error_statuses.append(response.status_code)
                 error = _http_error(response, url)
                 response.close()
                 raise error
@@ -906,10 +922,12 @@ class SourceOpener:
         max_full_fetch_bytes: int = DEFAULT_MAX_FULL_FETCH,
         policy: AddressPolicy | None = None,
         guard: TransferGuard | None = None,
+        proxy: str | None = None,
     ) -> None:
         self.location = location
         self.policy = policy
         self.guard = guard
+        self.proxy = proxy
         self.headers = dict(headers or {})
         self.counter = counter
         self.scratch_dir = Path(scratch_dir) if scratch_dir is not None else None
@@ -973,8 +991,15 @@ class SourceOpener:
                     timeout_s=self.timeout_s,
                     policy=self.policy,
                     guard=self.guard,
+                    proxy=self.proxy,
                 )
             return self._session
+
+    @property
+    def error_statuses(self) -> list[int]:
+        """HTTP statuses >= 400 the source answered so far (see ``HttpSession``)."""
+        with self._lock:
+            return list(self._session.error_statuses) if self._session is not None else []
 
     def close(self) -> None:
         with self._lock:

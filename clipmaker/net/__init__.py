@@ -7,6 +7,7 @@ from clipmaker.net.client import (
     PinnedTransport,
     async_pinned_client,
     pinned_client,
+    proxied_client,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "TransferGuard",
     "async_pinned_client",
     "pinned_client",
+    "proxied_client",
 ]

@@ -37,6 +37,7 @@ __all__ = [
     "PolicyBackend",
     "async_pinned_client",
     "pinned_client",
+    "proxied_client",
 ]
 
 _TRANSPORT_KWARGS = ("verify", "cert", "http1", "http2", "limits", "retries", "socket_options")
@@ -234,6 +235,28 @@ def pinned_client(
     return httpx.Client(
         transport=PinnedTransport(policy, guard=guard, **transport), trust_env=False, **client
     )
+
+
+def proxied_client(policy: AddressPolicy, proxy: str, **httpx_kwargs: Any) -> httpx.Client:
+    """An ``httpx.Client`` that sends every request through the deployment's own ``proxy``.
+
+    The proxy is the deployment's (``CLIPMAKER_YTDLP_PROXY``): it is connected to whatever its
+    address, and it makes the onward connection itself, so the address can't be pinned here.
+    What can be done is done: before each request (every redirect hop included) the target
+    host is resolved and refused as ``SourceForbidden`` unless ``policy`` allows every address
+    it resolves to. A name that changes its answer between this check and the proxy's own
+    lookup (DNS rebinding) is the proxy's to refuse: deploy it with egress rules that deny
+    private ranges. Reads are bounded by the client's timeouts, not by a ``TransferGuard``.
+    """
+
+    def check(request: httpx.Request) -> None:
+        url = request.url
+        policy.resolve(url.host, url.port or (443 if url.scheme == "https" else 80))
+
+    hooks = dict(httpx_kwargs.pop("event_hooks", None) or {})
+    hooks["request"] = [check, *hooks.get("request", [])]
+    httpx_kwargs.pop("trust_env", None)
+    return httpx.Client(proxy=proxy, trust_env=False, event_hooks=hooks, **httpx_kwargs)
 
 
 def async_pinned_client(policy: AddressPolicy, **httpx_kwargs: Any) -> httpx.AsyncClient:

@@ -34,7 +34,7 @@ from yt_dlp.networking.exceptions import HTTPError, TransportError
 
 from clipmaker.net.addresses import AddressPolicy
 from clipmaker.net.bounds import TransferGuard
-from clipmaker.net.client import pinned_client
+from clipmaker.net.client import pinned_client, proxied_client
 
 __all__ = ["ClipmakerRH", "PolicedYoutubeDL", "Stopped", "configure_plugins", "stop_cause"]
 
@@ -120,17 +120,32 @@ class ClipmakerRH(RequestHandler):
     """yt-dlp request handler over a pinned httpx client (see the module doc)."""
 
     _SUPPORTED_URL_SCHEMES = ("http", "https")
-    _SUPPORTED_PROXY_SCHEMES = None  # proxies are never used, whatever is configured
+    # yt-dlp's own proxy options are ignored; the deployment's proxy is given as ``proxy``
+    _SUPPORTED_PROXY_SCHEMES = None
     _SUPPORTED_FEATURES = None
 
     def __init__(
-        self, *, policy: AddressPolicy, guard: TransferGuard | None = None, **kwargs: Any
+        self,
+        *,
+        policy: AddressPolicy,
+        guard: TransferGuard | None = None,
+        proxy: str | None = None,
+        trusted_urls: Sequence[str] = (),
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.policy = policy
         self.guard = guard
+        self.proxy = proxy
+        # The deployment's own services that yt-dlp plugins call (a PO-token provider on a
+        # private address): requests under these URLs skip the address policy, go direct
+        # (never through the proxy) and follow no redirect.
+        self.trusted_urls = tuple(u.rstrip("/") + "/" for u in trusted_urls if u)
         self.stopped: BaseException | None = None  # the first refusal or stop seen
-        self._clients: dict[tuple[int, bool], tuple[Any, httpx.Client]] = {}
+        # Every HTTP status answered: extractors turn some failed requests into warnings
+        # (YouTube's player requests), and a 429 among them means "rate limited".
+        self.statuses: list[int] = []
+        self._clients: dict[tuple[int, bool, bool], tuple[Any, httpx.Client]] = {}
         self._lock = threading.Lock()
 
     def _check_extensions(self, extensions: dict[str, Any]) -> None:
@@ -138,19 +153,31 @@ class ClipmakerRH(RequestHandler):
         for name in ("cookiejar", "timeout", "legacy_ssl", "keep_header_casing"):
             extensions.pop(name, None)
 
-    def _client(self, cookiejar: Any, legacy_ssl: bool) -> httpx.Client:
-        key = (id(cookiejar), legacy_ssl)
+    def _trusted(self, url: str) -> bool:
+        return any((url.rstrip("/") + "/").startswith(prefix) for prefix in self.trusted_urls)
+
+    def _client(self, cookiejar: Any, legacy_ssl: bool, trusted: bool = False) -> httpx.Client:
+        key = (id(cookiejar), legacy_ssl, trusted)
         with self._lock:
             held = self._clients.get(key)
-            if held is None:
+            if held is None and trusted:
                 client = pinned_client(
-                    self.policy,
-                    guard=self.guard,
+                    AddressPolicy.unrestricted(),
                     verify=self._make_sslcontext(legacy_ssl_support=legacy_ssl),
-                    cookies=cookiejar,
-                    follow_redirects=True,
-                    max_redirects=MAX_REDIRECTS,
+                    follow_redirects=False,
                 )
+                held = self._clients[key] = (cookiejar, client)
+            if held is None:
+                options = {
+                    "verify": self._make_sslcontext(legacy_ssl_support=legacy_ssl),
+                    "cookies": cookiejar,
+                    "follow_redirects": True,
+                    "max_redirects": MAX_REDIRECTS,
+                }
+                if self.proxy:  # the deployment's own (see clipmaker.net.proxied_client)
+                    client = proxied_client(self.policy, self.proxy, **options)
+                else:
+                    client = pinned_client(self.policy, guard=self.guard, **options)
                 held = self._clients[key] = (cookiejar, client)  # keep the jar alive with it
             return held[1]
 
@@ -163,7 +190,9 @@ class ClipmakerRH(RequestHandler):
     def _send(self, request: Request) -> Response:
         headers = self._get_headers(request)
         client = self._client(
-            self._get_cookiejar(request), bool(request.extensions.get("legacy_ssl"))
+            self._get_cookiejar(request),
+            bool(request.extensions.get("legacy_ssl")),
+            self._trusted(request.url),
         )
         data = request.data
         if data is not None and hasattr(data, "read"):
@@ -190,6 +219,8 @@ class ClipmakerRH(RequestHandler):
             status=response.status_code,
             reason=response.reason_phrase,
         )
+        with self._lock:
+            self.statuses.append(response.status_code)
         if not 200 <= response.status_code < 300:
             raise HTTPError(adapted)
         return adapted
@@ -210,14 +241,22 @@ class PolicedYoutubeDL(yt_dlp.YoutubeDL):
         *,
         policy: AddressPolicy,
         guard: TransferGuard | None = None,
+        proxy: str | None = None,
+        trusted_urls: Sequence[str] = (),
     ) -> None:
         self._clipmaker_policy = policy
         self._clipmaker_guard = guard
+        self._clipmaker_proxy = proxy
+        self._clipmaker_trusted = tuple(trusted_urls)
         super().__init__(params)
 
     def build_request_director(self, handlers: Any, preferences: Any = None) -> Any:
         handler = functools.partial(
-            ClipmakerRH, policy=self._clipmaker_policy, guard=self._clipmaker_guard
+            ClipmakerRH,
+            policy=self._clipmaker_policy,
+            guard=self._clipmaker_guard,
+            proxy=self._clipmaker_proxy,
+            trusted_urls=self._clipmaker_trusted,
         )
         return super().build_request_director([handler], None)
 
@@ -228,6 +267,14 @@ class PolicedYoutubeDL(yt_dlp.YoutubeDL):
             return None
         handler = self._request_director.handlers.get(ClipmakerRH.RH_KEY)
         return handler.stopped if isinstance(handler, ClipmakerRH) else None
+
+    @property
+    def http_statuses(self) -> list[int]:
+        """The HTTP status of every response yt-dlp's requests got, in order."""
+        if "_request_director" not in self.__dict__:
+            return []
+        handler = self._request_director.handlers.get(ClipmakerRH.RH_KEY)
+        return list(handler.statuses) if isinstance(handler, ClipmakerRH) else []
 
 
 _plugins_lock = threading.Lock()
