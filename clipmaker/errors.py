@@ -13,10 +13,19 @@ class ClipError(Exception):
 
     status_code: int = 422
 
-    def __init__(self, code: str, message: str, *, status_code: int | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        status_code: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        # HTTP headers the refusal needs (Retry-After, WWW-Authenticate, RateLimit-*).
+        self.headers = dict(headers or {})
         if status_code is not None:
             self.status_code = status_code
 
@@ -62,3 +71,11 @@ LINK_EXPIRED = "link_expired"
 BAD_SIGNATURE = "bad_signature"
 TOO_MANY_ATTEMPTS = "too_many_attempts"
 INTERNAL_ERROR = "internal_error"
+
+# Keys, tenants and limits (refusals a client sees before any work is done).
+UNAUTHORIZED = "unauthorized"
+RATE_LIMITED = "rate_limited"
+TOO_MANY_RUNNING_JOBS = "too_many_running_jobs"
+BATCH_TOO_LARGE = "batch_too_large"
+QUEUE_FULL = "queue_full"
+SERVICE_UNAVAILABLE = "service_unavailable"

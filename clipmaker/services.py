@@ -17,6 +17,8 @@ from clipmaker.jobs.repository import JobRepository
 from clipmaker.queue import JobIndex, JobQueue, connect_redis
 from clipmaker.settings import Settings
 from clipmaker.storage import ResultStore
+from clipmaker.tenants.keys import KeyRepository
+from clipmaker.tenants.limits import Limits
 
 
 @dataclass
@@ -29,13 +31,16 @@ class Services:
     store: ResultStore
     extractions: ExtractionCache
     results: ResultCache
+    keys: KeyRepository
+    limits: Limits
 
     @classmethod
     def connect(cls, settings: Settings) -> Services:
         client = connect_redis(settings)
+        engine = make_engine(settings.resolved_database_url)
         return cls(
             settings=settings,
-            jobs=JobRepository(make_engine(settings.resolved_database_url)),
+            jobs=JobRepository(engine),
             redis=client,
             queue=JobQueue(client, settings.instance),
             index=JobIndex(client, settings.instance),
@@ -44,6 +49,8 @@ class Services:
                 client, settings.instance, ttl_s=settings.extraction_cache_ttl_s
             ),
             results=ResultCache(client, settings.instance, ttl_s=settings.result_cache_ttl_s),
+            keys=KeyRepository(engine),
+            limits=Limits(client, settings.instance),
         )
 
     def close(self) -> None:

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import logging
 
+import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
-from clipmaker.errors import INTERNAL_ERROR, INVALID_REQUEST, ClipError
+from clipmaker.errors import INTERNAL_ERROR, INVALID_REQUEST, SERVICE_UNAVAILABLE, ClipError
 
 log = logging.getLogger("clipmaker.api")
 
@@ -50,12 +53,46 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResp
 
 
 async def _clip_error(_: Request, exc: ClipError) -> JSONResponse:
-    return error_response(exc.status_code, exc.code, exc.message)
+    return error_response(exc.status_code, exc.code, exc.message, **exc.headers)
 
 
-async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette's own 405 names only the
+    methods of the first route that matched the path, not of all of them)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match != Match.NONE and getattr(route, "methods", None):
+            methods.update(route.methods)
+        elif match == Match.FULL and not getattr(route, "methods", None):
+            methods.update(("GET", "HEAD"))
+    return sorted(methods)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     code = _HTTP_CODES.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, str(exc.detail))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request)) or headers.get("Allow", "")
+    return error_response(exc.status_code, code, str(exc.detail), **headers)
+
+
+DEPENDENCY_RETRY_S = 5
+
+
+async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """Redis or the database is away: a clear 503 the client can retry, never a 500. The
+    connection pools reconnect by themselves once it is back. The message names no address:
+    the cause goes to the log."""
+    log.warning(
+        "%s %s: dependency unavailable: %s", request.method, request.url.path, type(exc).__name__
+    )
+    return error_response(
+        503,
+        SERVICE_UNAVAILABLE,
+        "the service is briefly unavailable (a dependency is not answering); retry shortly",
+        **{"Retry-After": str(DEPENDENCY_RETRY_S)},
+    )
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -67,4 +104,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ClipError, _clip_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(redis.RedisError, _unavailable)
+    app.add_exception_handler(OperationalError, _unavailable)
     app.add_exception_handler(Exception, _unexpected)

@@ -21,9 +21,12 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from sqlalchemy import JSON, Column, DateTime, Dialect, TypeDecorator
+from sqlalchemy import JSON, Column, DateTime, Dialect, TypeDecorator, UniqueConstraint
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
+
+DEFAULT_TENANT = "default"
+"""The tenant of every job, upload and batch made while auth is off (and of older rows)."""
 
 
 def utcnow() -> datetime:
@@ -249,15 +252,25 @@ class Job(SQLModel, table=True):
     """The status of record of one clip job."""
 
     __tablename__ = "jobs"
+    # The idempotency guarantee itself: two racing creates with one key cannot both insert.
+    # Per tenant: one tenant's keys must neither collide with nor reveal another's.
+    __table_args__ = (
+        UniqueConstraint("tenant", "idempotency_key", name="uq_jobs_tenant_idempotency_key"),
+    )
 
     id: str = SQLField(default_factory=new_id, primary_key=True, max_length=32)
+    tenant: str = SQLField(default=DEFAULT_TENANT, index=True, max_length=64)
+    api_key_id: str | None = SQLField(default=None, index=True, max_length=32)
     batch_id: str | None = SQLField(default=None, index=True, max_length=32)
-    idempotency_key: str | None = SQLField(default=None, unique=True, max_length=255)
+    idempotency_key: str | None = SQLField(default=None, max_length=255)
     request: dict[str, Any] = SQLField(sa_column=Column(JSON, nullable=False))
     status: str = SQLField(default=JobStatus.queued, index=True, max_length=16)
     stage: str | None = SQLField(default=None, max_length=16)
     progress: float = 0.0
     attempts: int = 0
+    # Attempts given back to the queue because a dependency (Redis) failed under them: they
+    # do not count towards max_attempts, which is about workers dying on a job.
+    requeues: int = 0
     worker: str | None = SQLField(default=None, max_length=128)
     error_code: str | None = SQLField(default=None, max_length=64)
     error_message: str | None = None
@@ -282,6 +295,7 @@ class Batch(SQLModel, table=True):
     __tablename__ = "batches"
 
     id: str = SQLField(default_factory=new_id, primary_key=True, max_length=32)
+    tenant: str = SQLField(default=DEFAULT_TENANT, index=True, max_length=64)
     size: int
     items: list[dict[str, Any]] = SQLField(default_factory=list, sa_column=Column(JSON))
     created_at: datetime = SQLField(default_factory=utcnow, sa_type=UTCDateTime)
@@ -293,6 +307,7 @@ class Upload(SQLModel, table=True):
     __tablename__ = "uploads"
 
     id: str = SQLField(default_factory=new_id, primary_key=True, max_length=32)
+    tenant: str = SQLField(default=DEFAULT_TENANT, index=True, max_length=64)
     filename: str = SQLField(max_length=255)
     key: str = SQLField(max_length=512)
     bytes: int
@@ -309,6 +324,7 @@ class JobPublic(BaseModel):
     """A job as the API shows it."""
 
     id: str
+    tenant: str = Field(description="The tenant the job belongs to.")
     batch_id: str | None
     status: JobStatus
     stage: JobStage | None = Field(description="What a running job is doing now.")
@@ -336,6 +352,7 @@ class JobPublic(BaseModel):
             progress = max(progress, live_progress)
         return cls(
             id=job.id,
+            tenant=job.tenant,
             batch_id=job.batch_id,
             status=JobStatus(job.status),
             stage=JobStage(job.stage) if job.stage else None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from clipmaker.api.auth import CallerDep
 from clipmaker.api.deps import ServicesDep
 from clipmaker.api.schemas import UploadPublic
 from clipmaker.api.upload_stream import FILE_FIELD, receive_file
@@ -41,7 +42,7 @@ _BODY = {
         422: {"description": "Not a media file, or a corrupt one"},
     },
 )
-async def create_upload(request: Request, services: ServicesDep) -> UploadPublic:
+async def create_upload(request: Request, services: ServicesDep, caller: CallerDep) -> UploadPublic:
     """Upload a video (multipart field 'file'). It is streamed to disk under the size cap,
     checked to be playable media, then kept in storage for jobs to use."""
     upload_id = new_id()
@@ -63,6 +64,7 @@ async def create_upload(request: Request, services: ServicesDep) -> UploadPublic
         key=key,
         size=received.size,
         duration=info.duration,
+        tenant=caller.tenant,
     )
     return UploadPublic(
         upload_id=upload.id,
