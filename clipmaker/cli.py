@@ -1,4 +1,4 @@
-"""Command line: ``clipmaker serve``, ``demo``, ``clip`` and ``migrate``."""
+"""Command line: ``clipmaker serve``, ``demo``, ``clip``, ``migrate`` and ``keys``."""
 
 from __future__ import annotations
 
@@ -16,12 +16,14 @@ from typing import Annotated
 import httpx
 import typer
 
+from clipmaker.cli_keys import keys_cli
 from clipmaker.client import Client
 from clipmaker.logs import configure_logging
 from clipmaker.queue import stop_embedded_redis
 from clipmaker.settings import Settings
 
 cli = typer.Typer(help="Clips from any video URL, cut on a Ray cluster.", no_args_is_help=True)
+cli.add_typer(keys_cli, name="keys")
 
 DEMO_SENTENCES = (
     (1.0, "Welcome to clip maker."),

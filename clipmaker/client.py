@@ -63,8 +63,16 @@ def clip_request(
 
 
 class Client:
-    def __init__(self, base_url: str = "http://127.0.0.1:8000", *, timeout: float = 60.0):
-        self.http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:8000",
+        *,
+        timeout: float = 60.0,
+        api_key: str | None = None,
+    ):
+        """``api_key``: from ``clipmaker keys create``; sent as ``Authorization: Bearer``."""
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, headers=headers)
 
     def __enter__(self) -> Client:
         return self
