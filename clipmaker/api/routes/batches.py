@@ -100,10 +100,11 @@ def create_batch(
             f"{accepted} jobs at once is more than this key may submit per minute ({rpm}); "
             "split the batch",
         )
-    decision = charge(services, caller, accepted - 1)  # the request itself counted one
-    if decision is not None:
-        response.headers.update(decision.headers())
     with admit(services, caller, accepted):
+        # Charged once the batch is known to fit: a refused batch spends no rate.
+        decision = charge(services, caller, accepted - 1)  # the request itself counted one
+        if decision is not None:
+            response.headers.update(decision.headers())
         batch, jobs = services.jobs.create_batch(
             entries, tenant=caller.tenant, api_key_id=caller.key_id
         )
