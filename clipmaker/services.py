@@ -15,6 +15,7 @@ from clipmaker.cache import ExtractionCache, ResultCache
 from clipmaker.jobs.db import make_engine
 from clipmaker.jobs.repository import JobRepository
 from clipmaker.queue import JobIndex, JobQueue, connect_redis
+from clipmaker.redis_supervisor import release_embedded_redis, supervise_embedded_redis
 from clipmaker.settings import Settings
 from clipmaker.storage import ResultStore
 from clipmaker.tenants.keys import KeyRepository
@@ -37,6 +38,8 @@ class Services:
     @classmethod
     def connect(cls, settings: Settings) -> Services:
         client = connect_redis(settings)
+        if settings.redis_url is None:  # ours to keep alive: restart it if it dies
+            supervise_embedded_redis(settings.data_dir)
         engine = make_engine(settings.resolved_database_url)
         return cls(
             settings=settings,
@@ -56,3 +59,5 @@ class Services:
     def close(self) -> None:
         self.jobs.engine.dispose()
         self.redis.close()
+        if self.settings.redis_url is None:
+            release_embedded_redis(self.settings.data_dir)

@@ -16,7 +16,9 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from clipmaker.api.deps import installed_services
 from clipmaker.errors import INTERNAL_ERROR, INVALID_REQUEST, SERVICE_UNAVAILABLE, ClipError
+from clipmaker.redact import client_message
 
 log = logging.getLogger("clipmaker.api")
 
@@ -53,7 +55,11 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResp
 
 
 async def _clip_error(_: Request, exc: ClipError) -> JSONResponse:
-    return error_response(exc.status_code, exc.code, exc.message, **exc.headers)
+    message = exc.message
+    services = installed_services()
+    if services is not None:  # a safety net: no server path reaches a client
+        message = client_message(message, services.settings)
+    return error_response(exc.status_code, exc.code, message, **exc.headers)
 
 
 def allowed_methods(request: Request) -> list[str]:

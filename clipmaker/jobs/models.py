@@ -21,6 +21,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import WithJsonSchema
 from sqlalchemy import JSON, Column, DateTime, Dialect, TypeDecorator, UniqueConstraint
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
@@ -67,7 +68,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-_CLOCK = re.compile(r"^(?:(\d+):)?([0-5]?\d):([0-5]?\d(?:\.\d+)?)$")
+# A time as a string: "HH:MM:SS(.fff)", "MM:SS(.fff)" or plain seconds ("65.5"). ASCII digits
+# only, no spaces: exactly what the OpenAPI schema publishes, so the schema tells the truth.
+TIME_PATTERN = r"^(?:(?:[0-9]+:)?[0-5]?[0-9]:[0-5]?[0-9](?:\.[0-9]+)?|[0-9]+(?:\.[0-9]+)?)$"
+_CLOCK = re.compile(r"^(?:([0-9]+):)?([0-5]?[0-9]):([0-5]?[0-9](?:\.[0-9]+)?)$")
+_DECIMAL = re.compile(r"^[0-9]+(?:\.[0-9]+)?$")
 
 
 def parse_time(value: object) -> float:
@@ -77,18 +82,20 @@ def parse_time(value: object) -> float:
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str):
-        text = value.strip()
-        match = _CLOCK.match(text)
+        match = _CLOCK.match(value)
         if match:
             hours, minutes, secs = match.groups()
             seconds = int(hours or 0) * 3600 + int(minutes) * 60 + float(secs)
+        elif _DECIMAL.match(value):
+            seconds = float(value)
         else:
             try:
-                seconds = float(text)
+                special = float(value)
             except ValueError:
-                raise ValueError(
-                    f"{value!r} is not a time: use seconds or 'HH:MM:SS(.fff)'"
-                ) from None
+                special = 0.0
+            if special != special or special in (float("inf"), float("-inf")):
+                raise ValueError("a time must be a finite number")
+            raise ValueError(f"{value!r} is not a time: use seconds or 'HH:MM:SS(.fff)'")
     else:
         raise ValueError("a time is a number of seconds or an 'HH:MM:SS(.fff)' string")
     if seconds != seconds or seconds in (float("inf"), float("-inf")):
@@ -98,7 +105,21 @@ def parse_time(value: object) -> float:
     return seconds
 
 
-Seconds = Annotated[float, BeforeValidator(parse_time)]
+Seconds = Annotated[
+    float,
+    BeforeValidator(parse_time),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": TIME_PATTERN},
+            ],
+            "description": "Seconds (a number), or a string: 'HH:MM:SS(.fff)', 'MM:SS(.fff)' "
+            "or seconds.",
+            "examples": ["00:01:05.5", 95.0],
+        }
+    ),
+]
 
 
 class JobStatus(StrEnum):
@@ -152,7 +173,9 @@ class Source(BaseModel):
 
 
 class ClipRequest(BaseModel):
-    """A clip job as a client submits it."""
+    """A clip job as a client submits it. ``end`` must be after ``start`` (a request with
+    ``end <= start`` is refused as ``invalid_request``), and the clip may last at most the
+    service's ``max_clip_s``."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -172,7 +195,9 @@ class ClipRequest(BaseModel):
 
     source: Source
     start: Seconds = Field(description="Clip start: seconds or 'HH:MM:SS(.fff)'.")
-    end: Seconds = Field(description="Clip end (exclusive): seconds or 'HH:MM:SS(.fff)'.")
+    end: Seconds = Field(
+        description="Clip end (exclusive): seconds or 'HH:MM:SS(.fff)'; must be after start."
+    )
     accuracy: Literal["frame", "keyframe"] = Field(
         default="frame",
         description="'frame': the clip's first frame is the source frame at start; "

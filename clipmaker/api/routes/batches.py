@@ -15,6 +15,7 @@ from clipmaker.api.admission import admit
 from clipmaker.api.auth import Caller, CallerDep, charge
 from clipmaker.api.deps import ServicesDep
 from clipmaker.api.errors import describe_validation_error
+from clipmaker.api.routes.jobs import live_progress
 from clipmaker.api.schemas import BatchCreate, BatchItem, BatchPublic
 from clipmaker.api.submit import check_request, enqueue
 from clipmaker.errors import (
@@ -47,8 +48,7 @@ def batch_view(services: Services, caller: Caller, batch_id: str) -> BatchPublic
         raise NotFound(BATCH_NOT_FOUND, f"no batch has the id {batch_id!r}")
     batch, jobs = found
     by_id = {job.id: job for job in jobs}
-    running = [job.id for job in jobs if job.status == "running"]
-    live = services.index.progress(running) if running else {}
+    live = live_progress(services, jobs)
     items: list[BatchItem] = []
     counts: dict[str, int] = {}
     for index, entry in enumerate(batch.items):

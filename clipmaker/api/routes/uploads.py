@@ -49,7 +49,12 @@ async def create_upload(request: Request, services: ServicesDep, caller: CallerD
     scratch = services.settings.uploads_dir / f"{upload_id}.part"
     received = await receive_file(request, scratch, max_bytes=services.settings.max_upload_bytes)
     try:
-        info = await run_in_threadpool(probe, received.path)
+        try:
+            info = await run_in_threadpool(probe, received.path)
+        except ClipError as exc:  # FFmpeg names the file: say "the upload", not our path
+            message = exc.message.replace(repr(str(received.path)), "the upload")
+            message = message.replace(str(received.path), "the upload")
+            raise ClipError(exc.code, message, status_code=exc.status_code) from None
         if info.video is None:
             raise ClipError(NO_VIDEO_STREAM, "the uploaded file has no video stream to clip")
         key = f"uploads/{upload_id}/{received.filename}"
