@@ -62,17 +62,19 @@ async def _clip_error(_: Request, exc: ClipError) -> JSONResponse:
     return error_response(exc.status_code, exc.code, message, **exc.headers)
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
 def allowed_methods(request: Request) -> list[str]:
     """Every method some route serves at this path (Starlette's own 405 names only the
-    methods of the first route that matched the path, not of all of them)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "GET"})
-        if match != Match.NONE and getattr(route, "methods", None):
-            methods.update(route.methods)
-        elif match == Match.FULL and not getattr(route, "methods", None):
-            methods.update(("GET", "HEAD"))
-    return sorted(methods)
+    methods of the first route that matched the path, not of all of them). Asked of the
+    routes themselves, method by method, so included routers answer for their own routes."""
+    allowed = set()
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.add(method)
+    return [method for method in _METHODS if method in allowed]
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

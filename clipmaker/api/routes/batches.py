@@ -16,7 +16,7 @@ from clipmaker.api.auth import Caller, CallerDep, charge
 from clipmaker.api.deps import ServicesDep
 from clipmaker.api.errors import describe_validation_error
 from clipmaker.api.routes.jobs import live_progress
-from clipmaker.api.schemas import BatchCreate, BatchItem, BatchPublic
+from clipmaker.api.schemas import BatchCreate, BatchItem, BatchPublic, ErrorBody
 from clipmaker.api.submit import check_request, enqueue
 from clipmaker.errors import (
     BATCH_NOT_FOUND,
@@ -80,7 +80,15 @@ def batch_view(services: Services, caller: Caller, batch_id: str) -> BatchPublic
     )
 
 
-@router.post("", status_code=202, response_model=BatchPublic)
+@router.post(
+    "",
+    status_code=202,
+    response_model=BatchPublic,
+    responses={
+        400: {"model": ErrorBody, "description": "Malformed JSON"},
+        422: {"model": ErrorBody, "description": "Every item invalid, or a batch too large"},
+    },
+)
 def create_batch(
     body: BatchCreate, services: ServicesDep, caller: CallerDep, response: Response
 ) -> BatchPublic:
@@ -113,7 +121,11 @@ def create_batch(
     return batch_view(services, caller, batch.id)
 
 
-@router.get("/{batch_id}", response_model=BatchPublic, responses={404: {}})
+@router.get(
+    "/{batch_id}",
+    response_model=BatchPublic,
+    responses={404: {"model": ErrorBody, "description": "Unknown batch (or another tenant's)"}},
+)
 def get_batch(batch_id: str, services: ServicesDep, caller: CallerDep) -> BatchPublic:
     """Per-item status, progress and errors of a batch."""
     return batch_view(services, caller, batch_id)

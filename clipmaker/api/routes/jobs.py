@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query, Response
 
 from clipmaker.api.auth import Caller, CallerDep
 from clipmaker.api.deps import ServicesDep
-from clipmaker.api.schemas import FileLink, JobList, JobResult, SubtitleLinks, VideoLink
+from clipmaker.api.schemas import ErrorBody, FileLink, JobList, JobResult, SubtitleLinks, VideoLink
 from clipmaker.api.submit import submit
 from clipmaker.errors import JOB_NOT_FINISHED, JOB_NOT_FOUND, Conflict, NotFound
 from clipmaker.jobs.models import ClipRequest, Job, JobPublic, JobStatus, StoredResult
@@ -20,12 +20,11 @@ router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
 MAX_OFFSET = 1_000_000  # deeper pages are not a use case; an unbounded int overflows SQL
 
-ERRORS = {
-    400: {"description": "Malformed JSON"},
-    401: {"description": "No API key, or not a valid one"},
-    404: {"description": "Unknown job"},
-    409: {"description": "Not possible in the job's current status"},
-    422: {"description": "Invalid request (the error code says which rule)"},
+ERRORS: dict[int | str, dict] = {
+    400: {"model": ErrorBody, "description": "Malformed JSON"},
+    404: {"model": ErrorBody, "description": "Unknown job (or another tenant's)"},
+    409: {"model": ErrorBody, "description": "Not possible in the job's current status"},
+    422: {"model": ErrorBody, "description": "Invalid request (the error code says which rule)"},
 }
 
 
@@ -82,9 +81,7 @@ def list_jobs(
 ) -> JobList:
     """The caller's jobs (an admin key: every tenant's), newest first, optionally only those
     with one status."""
-    jobs, total = services.jobs.list(
-        status=status, limit=limit, offset=offset, tenant=caller.scope
-    )
+    jobs, total = services.jobs.list(status=status, limit=limit, offset=offset, tenant=caller.scope)
     live = live_progress(services, jobs)
     items = [JobPublic.from_job(job, live.get(job.id)) for job in jobs]
     return JobList(items=items, total=total, limit=limit, offset=offset)
