@@ -36,6 +36,12 @@ DEMO_SENTENCES = (
 
 def start_service(settings: Settings, *, dashboard: bool = True, quiet: bool = False) -> None:
     """Start (or join) Ray, serve the API with Ray Serve and wait until it is ready."""
+    if settings.ray_address is None:
+        # A cluster of one machine has no business listening beyond it: with this, Ray takes
+        # 127.0.0.1 as the node's address (as it does on macOS and Windows), and its GCS,
+        # raylet, object manager, worker and agent ports bind to loopback only. Read when Ray
+        # is imported, and inherited by every process it starts.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     import ray
     from ray import serve
 
@@ -128,9 +134,11 @@ def serve() -> None:
     configure_logging()
     settings = Settings()
     stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
         start_service(settings)
+        # After ray.init, which installs a SIGTERM handler of its own (kill Ray's processes,
+        # exit): ours stops things in order instead, the embedded Redis last.
+        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
         base = settings.resolved_public_base_url
         typer.echo(f"clipmaker is serving at {base} (API docs: {base}/docs). Ctrl-C stops it.")
         with contextlib.suppress(KeyboardInterrupt):
