@@ -113,6 +113,7 @@ def ray_cluster() -> Iterator[int]:
     from ray import serve
 
     ray.init(
+        address="local",  # our own cluster, never another one running on this machine
         num_cpus=4,
         include_dashboard=False,
         logging_level="WARNING",
