@@ -100,7 +100,10 @@ def test_standalone_redis_killed_and_restarted(
         assert http.get(f"/api/jobs/{before[0]}").status_code == 200
         assert http.get("/api/jobs").status_code == 200
         assert http.delete(f"/api/jobs/{to_cancel}").status_code == 200
-        assert http.get("/readyz").status_code == 503
+        not_ready = http.get("/readyz")
+        assert not_ready.status_code == 503
+        assert not_ready.json()["checks"]["redis"].startswith("failing")
+        assert str(svc.redis.port) not in not_ready.text  # no addresses for strangers
 
         svc.redis.start()  # same port, same append-only file
         wait_for(lambda: http.get("/readyz").status_code == 200, timeout=60, interval=0.2)
