@@ -5,6 +5,7 @@ answers (``StallServer``), released at the end of each test."""
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -172,3 +173,14 @@ def test_queue_full_answers_503_before_it_overflows(
             assert http.get("/api/jobs").json()["total"] == len(submitted)
         finally:
             _cancel_all(http, submitted)
+
+
+def test_the_python_client_waits_out_a_429(keyed_service: KeyedService) -> None:
+    key = keyed_service.key("patient", requests_per_minute=20)  # one back every 3 s
+    with keyed_service.http(key) as http:
+        answers = [http.get("/api/jobs").status_code for _ in range(21)]
+    assert answers[-1] == 429
+    with keyed_service.client(key) as client:
+        started = time.monotonic()
+        assert client.jobs().total == 0  # waited for Retry-After, then got through
+        assert time.monotonic() - started >= 1
