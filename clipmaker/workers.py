@@ -269,6 +269,10 @@ class MediaWorker:
                 jlog.warning("Redis unavailable; the job goes back to the queue", exc_info=True)
                 jobs.release(claim.job_id, claim.attempt)
                 self._stop.wait(_backoff(claim.attempt))
+                # A fresh entry, since the caller acks this one. If Redis is still away both
+                # fail, and this entry, still pending, is redelivered once it is back.
+                with contextlib.suppress(redis.RedisError):
+                    self.services.queue.enqueue(claim.job_id)
                 return
             except Exception as exc:
                 jlog.exception("failed unexpectedly")
