@@ -12,7 +12,8 @@ import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -23,6 +24,7 @@ from clipmaker.redact import client_message
 log = logging.getLogger("clipmaker.api")
 
 _HTTP_CODES = {
+    400: "bad_request",
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",
@@ -113,5 +115,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ClipError, _clip_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(redis.RedisError, _unavailable)
-    app.add_exception_handler(OperationalError, _unavailable)
+    for unavailable in (OperationalError, DisconnectionError, PoolTimeout):
+        app.add_exception_handler(unavailable, _unavailable)
     app.add_exception_handler(Exception, _unexpected)

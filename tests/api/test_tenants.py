@@ -7,14 +7,16 @@ rewrite a result link.
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
+import sys
+from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import httpx
 import pytest
-from typer.testing import CliRunner
 
-from clipmaker.cli import cli
 from clipmaker.tenants.models import ApiKeyCreate
 from tests.api.conftest import KeyedService
 from tests.support.http_server import MediaServer
@@ -69,24 +71,27 @@ def test_no_key_wrong_key_and_revoked_key_are_401(keyed_service: KeyedService) -
         assert http.get("/readyz").status_code == 200
 
 
-def test_a_key_made_with_the_cli_works(
-    keyed_service: KeyedService, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("DATABASE_URL", keyed_service.settings.resolved_database_url)
-    monkeypatch.setenv("CLIPMAKER_DATA_DIR", str(keyed_service.settings.data_dir))
-    made = CliRunner().invoke(cli, ["keys", "create", "--tenant", "umbrella"])
-    assert made.exit_code == 0, made.output
-    key = made.output.strip().splitlines()[-1]  # the key, alone on the last line
+def _clipmaker(keyed_service: KeyedService, *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI as an operator runs it, in a process of its own, on the service's database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLIPMAKER_")}
+    env["DATABASE_URL"] = keyed_service.settings.resolved_database_url
+    env["CLIPMAKER_DATA_DIR"] = str(keyed_service.settings.data_dir)
+    command = [str(Path(sys.executable).with_name("clipmaker")), *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_a_key_made_with_the_cli_works(keyed_service: KeyedService) -> None:
+    made = _clipmaker(keyed_service, "keys", "create", "--tenant", "umbrella")
+    assert made.returncode == 0, made.stdout + made.stderr
+    key = made.stdout.strip().splitlines()[-1]  # the key, alone on the last line
     assert key.startswith("cmk_") and " " not in key
     with keyed_service.http(key) as http:
         assert http.get("/api/jobs").status_code == 200
-    listed = CliRunner().invoke(cli, ["keys", "list"])
-    assert "tenant=umbrella" in listed.output
-    assert key not in listed.output  # only a prefix is ever shown again
-    key_id = next(
-        line.split()[0] for line in listed.output.splitlines() if "tenant=umbrella" in line
-    )
-    assert CliRunner().invoke(cli, ["keys", "revoke", key_id]).exit_code == 0
+    listed = _clipmaker(keyed_service, "keys", "list").stdout
+    assert "tenant=umbrella" in listed
+    assert key not in listed  # only a prefix is ever shown again
+    key_id = next(line.split()[0] for line in listed.splitlines() if "tenant=umbrella" in line)
+    assert _clipmaker(keyed_service, "keys", "revoke", key_id).returncode == 0
     with keyed_service.http(key) as http:
         assert http.get("/api/jobs").status_code == 401
 
