@@ -84,10 +84,3 @@ def release_embedded_redis(data_dir: Path) -> None:
         if supervisor.users <= 0:
             supervisor.stop()
             del _supervisors[key]
-
-
-def restarts(data_dir: Path) -> int:
-    """How many times this process restarted the server (for tests and status pages)."""
-    with _lock:
-        supervisor = _supervisors.get(data_dir.expanduser().resolve())
-        return supervisor.restarts if supervisor else 0
