@@ -15,7 +15,7 @@ that does not fit is refused whole (``batch_too_large`` when it could never fit)
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from clipmaker.api.auth import Caller
 from clipmaker.errors import (
@@ -63,17 +63,16 @@ def admit(services: Services, caller: Caller, weight: int = 1) -> Iterator[None]
             BATCH_TOO_LARGE,
             f"{weight} jobs at once is more than this key may run ({cap}); split the batch",
         )
-    try:
-        lock = services.limits.admission(caller.key_id)
-        lock.__enter__()
-    except TimeoutError:
-        raise ClipError(
-            SERVICE_UNAVAILABLE,
-            "too many submissions for this key at once; retry",
-            status_code=503,
-            headers={"Retry-After": "1"},
-        ) from None
-    try:
+    with ExitStack() as held:
+        try:
+            held.enter_context(services.limits.admission(caller.key_id))
+        except TimeoutError:
+            raise ClipError(
+                SERVICE_UNAVAILABLE,
+                "too many submissions for this key at once; retry",
+                status_code=503,
+                headers={"Retry-After": "1"},
+            ) from None
         running = services.jobs.unfinished(caller.key_id)
         if running + weight > cap:
             raise ClipError(
@@ -84,5 +83,3 @@ def admit(services: Services, caller: Caller, weight: int = 1) -> Iterator[None]
                 headers={"Retry-After": str(RUNNING_RETRY_S)},
             )
         yield
-    finally:
-        lock.__exit__(None, None, None)
