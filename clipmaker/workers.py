@@ -330,7 +330,6 @@ class MediaWorker:
             except Exception:
                 log.warning("sweep failed", exc_info=True)
 
-
     def _sweep_scratch(self) -> None:
         try:
             removed = sweep_scratch(self.services, self.settings.scratch_dir, self.settings.lease_s)
