@@ -1,4 +1,4 @@
-"""Command line: ``clipmaker serve``, ``demo``, ``clip`` and ``migrate``."""
+"""Command line: ``clipmaker serve``, ``demo``, ``clip``, ``migrate`` and ``keys``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import contextlib
 import functools
 import http.server
 import os
+import signal
 import tempfile
 import threading
 import time
@@ -16,12 +17,14 @@ from typing import Annotated
 import httpx
 import typer
 
+from clipmaker.cli_keys import keys_cli
 from clipmaker.client import Client
 from clipmaker.logs import configure_logging
 from clipmaker.queue import stop_embedded_redis
 from clipmaker.settings import Settings
 
 cli = typer.Typer(help="Clips from any video URL, cut on a Ray cluster.", no_args_is_help=True)
+cli.add_typer(keys_cli, name="keys")
 
 DEMO_SENTENCES = (
     (1.0, "Welcome to clip maker."),
@@ -33,6 +36,12 @@ DEMO_SENTENCES = (
 
 def start_service(settings: Settings, *, dashboard: bool = True, quiet: bool = False) -> None:
     """Start (or join) Ray, serve the API with Ray Serve and wait until it is ready."""
+    if settings.ray_address is None:
+        # A cluster of one machine has no business listening beyond it: with this, Ray takes
+        # 127.0.0.1 as the node's address (as it does on macOS and Windows), and its GCS,
+        # raylet, object manager, worker and agent ports bind to loopback only. Read when Ray
+        # is imported, and inherited by every process it starts.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     import ray
     from ray import serve
 
@@ -41,9 +50,13 @@ def start_service(settings: Settings, *, dashboard: bool = True, quiet: bool = F
     if not ray.is_initialized():
         local = settings.ray_address is None
         ray.init(
-            address=settings.ray_address,
+            # "local": our own cluster, never one that happens to run on this machine.
+            address=settings.ray_address or "local",
             include_dashboard=dashboard,
             dashboard_host="127.0.0.1",
+            # The embedded cluster's own ports (GCS, raylet, object manager, workers) listen
+            # on loopback only: nobody else has any business with them.
+            _node_ip_address="127.0.0.1" if local else None,
             # a local cluster needs at least one CPU slot per worker actor
             num_cpus=max(os.cpu_count() or 1, settings.media_workers + settings.asr_workers)
             if local
@@ -94,19 +107,48 @@ class _QuietServer(http.server.ThreadingHTTPServer):
         pass  # FFmpeg hangs up mid-body whenever it seeks: not worth a traceback
 
 
+def stop_service(settings: Settings) -> None:
+    """Stop what ``start_service`` started: the app, the workers, a local Ray, the embedded
+    Redis. In that order: nothing that could restart Redis is alive when it is stopped."""
+    import ray
+    from ray import serve
+
+    from clipmaker.workers import shutdown_worker_pool
+
+    with contextlib.suppress(Exception):
+        serve.delete(settings.instance)
+    with contextlib.suppress(Exception):
+        shutdown_worker_pool(settings)
+    if settings.ray_address is None:
+        with contextlib.suppress(Exception):
+            serve.shutdown()
+        ray.shutdown()
+    if settings.redis_url is None:
+        stop_embedded_redis(settings.data_dir)
+
+
 @cli.command()
 def serve() -> None:
-    """Run the service (settings from CLIPMAKER_* variables) until interrupted."""
+    """Run the service (settings from CLIPMAKER_* variables) until interrupted (Ctrl-C or
+    SIGTERM); then stop everything it started, the embedded Redis included."""
     configure_logging()
     settings = Settings()
-    start_service(settings)
-    base = settings.resolved_public_base_url
-    typer.echo(
-        f"clipmaker is serving at {base} (the page: {base}/, API docs: {base}/docs). "
-        "Ctrl-C stops it."
-    )
-    with contextlib.suppress(KeyboardInterrupt):
-        threading.Event().wait()
+    stopping = threading.Event()
+    try:
+        start_service(settings)
+        # After ray.init, which installs a SIGTERM handler of its own (kill Ray's processes,
+        # exit): ours stops things in order instead, the embedded Redis last.
+        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+        base = settings.resolved_public_base_url
+        typer.echo(
+            f"clipmaker is serving at {base} (the page: {base}/, API docs: {base}/docs). "
+            "Ctrl-C stops it."
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            stopping.wait()
+    finally:
+        typer.echo("stopping clipmaker...")
+        stop_service(settings)
 
 
 @cli.command()

@@ -92,9 +92,14 @@ class Client:
         *,
         timeout: float = 60.0,
         api_key: str | None = None,
+        retry_budget_s: float = 120.0,
     ):
+        """``api_key``: from ``clipmaker keys create``; sent as ``Authorization: Bearer``.
+        ``retry_budget_s``: how long one call waits out 429s (and 503s on reads), following
+        their Retry-After, before it raises ``ApiError``."""
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, headers=headers)
+        self.retry_budget_s = retry_budget_s
 
     def __enter__(self) -> Client:
         return self
@@ -106,7 +111,7 @@ class Client:
         self.http.close()
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.http.request(method, path, **kwargs)
+        response = self._request(method, path, **kwargs)
         if response.is_error:
             self._raise_for(response)
         return response.json()
@@ -119,6 +124,28 @@ class Client:
         except (ValueError, KeyError, TypeError):
             raise ApiError(response.status_code, "http_error", response.text[:500]) from None
         raise ApiError(response.status_code, code, message)
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request, waited out and retried while the server says "not now": 429 (a
+        refused request did nothing, so any method may be sent again) and, for reads, 503.
+        Gives up after ``retry_budget_s`` and returns the refusal."""
+        give_up = time.monotonic() + self.retry_budget_s
+        while True:
+            response = self.http.request(method, path, **kwargs)
+            retryable = response.status_code == 429 or (
+                response.status_code == 503 and method in ("GET", "HEAD")
+            )
+            try:
+                wait_s = float(response.headers.get("retry-after", "1"))
+            except ValueError:
+                wait_s = 1.0
+            if not retryable or time.monotonic() + wait_s > give_up:
+                return response
+            time.sleep(max(wait_s, 0.1))
+            for part in (kwargs.get("files") or {}).values():  # send an upload from its start
+                handle = part[1] if isinstance(part, tuple) else part
+                if hasattr(handle, "seek"):
+                    handle.seek(0)
 
     # --- jobs -------------------------------------------------------------------------------
     def submit(self, *, idempotency_key: str | None = None, **request: Any) -> JobPublic:

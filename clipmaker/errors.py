@@ -13,10 +13,19 @@ class ClipError(Exception):
 
     status_code: int = 422
 
-    def __init__(self, code: str, message: str, *, status_code: int | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        status_code: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        # HTTP headers the refusal needs (Retry-After, WWW-Authenticate, RateLimit-*).
+        self.headers = dict(headers or {})
         if status_code is not None:
             self.status_code = status_code
 
@@ -73,3 +82,11 @@ SOURCE_GEO_BLOCKED = "source_geo_blocked"
 SOURCE_REMOVED = "source_removed"
 SOURCE_NEEDS_LOGIN = "source_needs_login"
 SOURCE_RATE_LIMITED = "source_rate_limited"  # retried later (deferred), then failed
+
+# Keys, tenants and limits (refusals a client sees before any work is done).
+UNAUTHORIZED = "unauthorized"
+RATE_LIMITED = "rate_limited"
+TOO_MANY_RUNNING_JOBS = "too_many_running_jobs"
+BATCH_TOO_LARGE = "batch_too_large"
+QUEUE_FULL = "queue_full"
+SERVICE_UNAVAILABLE = "service_unavailable"

@@ -52,6 +52,7 @@ class EmbeddedRedisPaths:
     pidfile: Path
     logfile: Path
     lockfile: Path
+    stopped: Path  # present while the server was stopped on purpose: supervisors leave it down
 
     @classmethod
     def for_data_dir(cls, data_dir: Path) -> EmbeddedRedisPaths:
@@ -68,6 +69,7 @@ class EmbeddedRedisPaths:
             pidfile=root / "redis.pid",
             logfile=root / "redis.log",
             lockfile=root / "redis.lock",
+            stopped=root / "redis.stopped",
         )
 
 
@@ -166,8 +168,17 @@ def _log_tail(paths: EmbeddedRedisPaths, lines: int = 20) -> str:
         return "(no log)"
 
 
-def ensure_embedded_redis(data_dir: Path) -> Path:
-    """Start the embedded redis-server for ``data_dir`` unless one runs; return its socket."""
+class EmbeddedRedisStopped(RuntimeError):
+    """The embedded server was stopped on purpose (the service is shutting down)."""
+
+
+def ensure_embedded_redis(data_dir: Path, *, restart: bool = False) -> Path:
+    """Start the embedded redis-server for ``data_dir`` unless one runs; return its socket.
+
+    ``restart``: a supervisor bringing a dead server back. It does not undo a deliberate
+    ``stop_embedded_redis`` (raises ``EmbeddedRedisStopped``), so a service that is shutting
+    down is not revived by one of its own processes that has not exited yet.
+    """
     paths = EmbeddedRedisPaths.for_data_dir(data_dir)
     if _answers(paths.socket):
         return paths.socket
@@ -175,6 +186,9 @@ def ensure_embedded_redis(data_dir: Path) -> Path:
     with _file_lock(paths.lockfile):
         if _answers(paths.socket):  # another process started it while we waited
             return paths.socket
+        if restart and paths.stopped.exists():
+            raise EmbeddedRedisStopped(f"the embedded Redis of {paths.dir} was stopped")
+        paths.stopped.unlink(missing_ok=True)
         pid = _pid(paths)
         if pid is None or not _alive(pid):
             command = [
@@ -217,8 +231,14 @@ def ensure_embedded_redis(data_dir: Path) -> Path:
 
 
 def stop_embedded_redis(data_dir: Path, *, timeout_s: float = 10.0) -> bool:
-    """Shut the embedded server for ``data_dir`` down (AOF flushed); True if one was running."""
+    """Shut the embedded server for ``data_dir`` down (AOF flushed); True if one was running.
+
+    Supervisors leave it down from then on; the next explicit start brings it back.
+    """
     paths = EmbeddedRedisPaths.for_data_dir(data_dir)
+    if paths.dir.is_dir():
+        with _file_lock(paths.lockfile):
+            paths.stopped.touch()
     pid = _pid(paths)
     if _answers(paths.socket):
         client = _probe(paths.socket, timeout_s)

@@ -15,8 +15,11 @@ from clipmaker.cache import ExtractionCache, ResultCache
 from clipmaker.jobs.db import make_engine
 from clipmaker.jobs.repository import JobRepository
 from clipmaker.queue import JobIndex, JobQueue, connect_redis
+from clipmaker.redis_supervisor import release_embedded_redis, supervise_embedded_redis
 from clipmaker.settings import Settings
 from clipmaker.storage import ResultStore
+from clipmaker.tenants.keys import KeyRepository
+from clipmaker.tenants.limits import Limits
 
 
 @dataclass
@@ -29,13 +32,18 @@ class Services:
     store: ResultStore
     extractions: ExtractionCache
     results: ResultCache
+    keys: KeyRepository
+    limits: Limits
 
     @classmethod
     def connect(cls, settings: Settings) -> Services:
         client = connect_redis(settings)
+        if settings.redis_url is None:  # ours to keep alive: restart it if it dies
+            supervise_embedded_redis(settings.data_dir)
+        engine = make_engine(settings.resolved_database_url)
         return cls(
             settings=settings,
-            jobs=JobRepository(make_engine(settings.resolved_database_url)),
+            jobs=JobRepository(engine),
             redis=client,
             queue=JobQueue(client, settings.instance),
             index=JobIndex(client, settings.instance),
@@ -44,8 +52,12 @@ class Services:
                 client, settings.instance, ttl_s=settings.extraction_cache_ttl_s
             ),
             results=ResultCache(client, settings.instance, ttl_s=settings.result_cache_ttl_s),
+            keys=KeyRepository(engine),
+            limits=Limits(client, settings.instance),
         )
 
     def close(self) -> None:
         self.jobs.engine.dispose()
         self.redis.close()
+        if self.settings.redis_url is None:
+            release_embedded_redis(self.settings.data_dir)

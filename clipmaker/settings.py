@@ -97,6 +97,18 @@ class Settings(BaseSettings):
     )
     max_clip_s: float = Field(default=3 * 3600, gt=0, description="Longest clip accepted.")
 
+    # --- keys, tenants and limits ----------------------------------------------------------------
+    auth: Literal["auto", "required", "off"] = Field(
+        default="auto",
+        description="API keys: 'auto' requires one as soon as a key exists or when the API "
+        "listens on a non-loopback address; 'required'; 'off' (everything is one tenant).",
+    )
+    max_queued_jobs: int = Field(
+        default=10_000,
+        ge=1,
+        description="Jobs waiting in the queue beyond which submissions get 503 queue_full.",
+    )
+
     # --- fetching and caching -------------------------------------------------------------------
     max_height: int = Field(
         default=1080, ge=144, description="Tallest video format picked from a source (pixels)."

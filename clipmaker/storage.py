@@ -58,14 +58,24 @@ class SignedUrl:
     expires_at: datetime
 
 
-def sign_key(secret: bytes, key: str, expires: int) -> str:
-    """Hex HMAC-SHA256 of ``key`` and its expiry time (unix seconds)."""
-    message = f"{key}\n{int(expires)}".encode()
-    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+def sign_key(secret: bytes, key: str, expires: int, tenant: str | None = None) -> str:
+    """Hex HMAC-SHA256 of ``key``, its expiry time (unix seconds) and, for a link scoped to a
+    tenant, the tenant. The scoped message starts with ``tenant:``, which no storage key does,
+    so an unscoped signature can never pass for a scoped one or the reverse."""
+    message = f"{key}\n{int(expires)}"
+    if tenant is not None:
+        message = f"tenant:{tenant}\n{message}"
+    return hmac.new(secret, message.encode(), hashlib.sha256).hexdigest()
 
 
 def verify_link(
-    secret: bytes, key: str, expires: str | int, sig: str, *, now: float | None = None
+    secret: bytes,
+    key: str,
+    expires: str | int,
+    sig: str,
+    *,
+    tenant: str | None = None,
+    now: float | None = None,
 ) -> None:
     """Accept a local link or raise ``ClipError`` (403): ``bad_signature`` or ``link_expired``.
 
@@ -75,7 +85,7 @@ def verify_link(
         expires_at = int(expires)
     except (TypeError, ValueError):
         raise ClipError(BAD_SIGNATURE, "malformed link", status_code=403) from None
-    expected = sign_key(secret, key, expires_at)
+    expected = sign_key(secret, key, expires_at, tenant)
     # compare_digest on str only accepts ASCII; a non-ASCII signature is simply wrong.
     if not sig.isascii() or not hmac.compare_digest(expected, sig.lower()):
         raise ClipError(BAD_SIGNATURE, "the link's signature does not match", status_code=403)
@@ -248,14 +258,17 @@ class ResultStore:
 
     # --- links --------------------------------------------------------------------------------
 
-    def signed_url(self, key: str, ttl_s: int) -> SignedUrl:
+    def signed_url(self, key: str, ttl_s: int, *, tenant: str | None = None) -> SignedUrl:
+        """A link to ``key``; a local one can be scoped to a tenant (the API then refuses it
+        to any other tenant's key). S3 links are presigned and unscoped."""
         if ttl_s <= 0:
             raise ValueError("ttl_s must be positive")
         path = self._path(key)
         if self.is_local:
             expires = int(time.time()) + int(ttl_s)
-            sig = sign_key(self._secret, key, expires)
-            url = f"{self.public_base_url}/files/{quote(key)}?expires={expires}&sig={sig}"
+            sig = sign_key(self._secret, key, expires, tenant)
+            scope = "" if tenant is None else f"&tenant={quote(tenant, safe='')}"
+            url = f"{self.public_base_url}/files/{quote(key)}?expires={expires}{scope}&sig={sig}"
             return SignedUrl(url=url, expires_at=datetime.fromtimestamp(expires, UTC))
         ttl_s = min(int(ttl_s), MAX_PRESIGN_S)
         now = datetime.now(UTC).replace(microsecond=0)  # SigV4 signs whole seconds

@@ -35,6 +35,8 @@ from clipmaker.logs import configure_logging, job_log
 from clipmaker.net.bounds import TransferGuard
 from clipmaker.pipeline import discard_attempt, run_clip_job, stage_weights
 from clipmaker.queue import Delivery
+from clipmaker.redact import client_message
+from clipmaker.scratch import sweep_scratch
 from clipmaker.services import Services
 from clipmaker.settings import Settings
 from clipmaker.webhooks import WebhookSenders
@@ -89,9 +91,14 @@ class _Progress:
         # Every stage change reaches the live event log, however soon after the last write.
         if stage_changed or now - self.last_write >= 0.5 or fraction >= 1.0:
             self.last_write = now
-            self.services.index.set_progress(job_id, stage, overall, attempt=attempt)
-            if self.services.index.is_cancelled(job_id):
-                self.fenced.set()
+            try:
+                self.services.index.set_progress(job_id, stage, overall, attempt=attempt)
+                if self.services.index.is_cancelled(job_id):
+                    self.fenced.set()
+            except redis.RedisError:
+                # Live progress is a nicety and a cancel is also seen by the fenced SQL
+                # heartbeat: a Redis outage must not stop the work.
+                log.warning("job %s: Redis unavailable for progress", job_id)
         if self.fenced.is_set():
             raise JobCancelled(job_id)
         if self.guard is not None:
@@ -230,18 +237,26 @@ class MediaWorker:
     # --- the pull loop ---------------------------------------------------------------------
     def _pull(self, consumer: str) -> None:
         reclaim_ms = int(self.settings.lease_s * 1000)
+        outage = 0  # consecutive Redis failures: the back-off grows with them
         while not self._stop.is_set():
             try:
                 delivery = self.services.queue.receive(
                     consumer, block_ms=1000, reclaim_idle_ms=reclaim_ms
                 )
             except redis.RedisError:
-                log.warning("%s: Redis unavailable; retrying", consumer, exc_info=True)
-                self._stop.wait(1.0)
+                outage += 1
+                log.warning("%s: Redis unavailable; retrying (%d)", consumer, outage)
+                self._stop.wait(_backoff(outage))
                 continue
+            outage = 0
             if delivery is not None:
                 try:
                     self._handle(delivery, consumer)
+                except redis.RedisError:
+                    # The entry stays pending; once Redis is back it is redelivered (after the
+                    # lease) and settled: the job's SQL row says what is left to do.
+                    log.warning("%s: job %s: Redis unavailable", consumer, delivery.job_id)
+                    self._stop.wait(1.0)
                 except Exception:  # never let one job kill the loop; the lease brings it back
                     log.exception("%s: job %s: unexpected error", consumer, delivery.job_id)
                     self._stop.wait(1.0)
@@ -301,14 +316,25 @@ class MediaWorker:
                 if exc.code == SOURCE_RATE_LIMITED and self._defer(claim, jlog):
                     return
                 jlog.info("failed: %s", exc)
-                jobs.fail(claim.job_id, claim.attempt, exc.code, exc.message)
+                message = client_message(exc.message, self.settings)
+                jobs.fail(claim.job_id, claim.attempt, exc.code, message)
                 self.metrics.finished.inc(tags={"status": "failed"})
+                return
+            except redis.RedisError:
+                # Redis failed under the job, not the job itself: hand it back to the queue
+                # (a new attempt later, not counted against max_attempts), never fail it.
+                jlog.warning("Redis unavailable; the job goes back to the queue", exc_info=True)
+                jobs.release(claim.job_id, claim.attempt)
+                self._stop.wait(_backoff(claim.attempt))
+                # A fresh entry, since the caller acks this one. If Redis is still away both
+                # fail, and this entry, still pending, is redelivered once it is back.
+                with contextlib.suppress(redis.RedisError):
+                    self.services.queue.enqueue(claim.job_id)
                 return
             except Exception as exc:
                 jlog.exception("failed unexpectedly")
-                jobs.fail(
-                    claim.job_id, claim.attempt, INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"
-                )
+                message = client_message(f"{type(exc).__name__}: {exc}", self.settings)
+                jobs.fail(claim.job_id, claim.attempt, INTERNAL_ERROR, message)
                 self.metrics.finished.inc(tags={"status": "failed"})
                 return
         total = time.perf_counter() - started
@@ -316,9 +342,10 @@ class MediaWorker:
             update={"total_s": round(total, 3), "queued_s": round(queued_s, 3)}
         )
         if jobs.succeed(claim.job_id, claim.attempt, result, timings, media):
-            self.services.index.set_progress(
-                claim.job_id, JobStage.storing, 1.0, attempt=claim.attempt
-            )
+            with contextlib.suppress(redis.RedisError):  # SQL has it; live progress is a nicety
+                self.services.index.set_progress(
+                    claim.job_id, JobStage.storing, 1.0, attempt=claim.attempt
+                )
             if media.fetch_path != "cache":
                 self.services.results.remember(claim.request, claim.job_id)
             self.metrics.finished.inc(tags={"status": "succeeded"})
@@ -336,7 +363,7 @@ class MediaWorker:
             return False
         delay = backoff_s(count, self.settings.rate_limit_backoff_s)
         self.deferred.schedule(claim.job_id, delay)  # before the row is queued: see deferred
-        if not self.services.jobs.defer(claim.job_id, claim.attempt):
+        if not self.services.jobs.release(claim.job_id, claim.attempt):
             self.deferred.cancel(claim.job_id)  # cancelled or taken over meanwhile
             return True
         jlog.info("source rate limited: back to the queue in %.0f s (deferral %d)", delay, count)
@@ -361,10 +388,14 @@ class MediaWorker:
     # --- the sweeper -------------------------------------------------------------------------
     def _sweep(self) -> None:
         """Re-queue accepted jobs whose queue entry is gone (Redis was down at submit time, or
-        restarted without persistence). One sweeper per interval across all workers."""
+        restarted without persistence); one sweeper per interval across all workers. And
+        remove scratch folders of attempts that are over (a killed worker leaves its folder
+        behind): every worker, since scratch is on each worker's own machine."""
         interval = self.settings.lease_s
         lock = f"{self.settings.instance}:sweep-lock"
+        self._sweep_scratch()  # at start: a restarted worker finds what its last life left
         while not self._stop.wait(interval):
+            self._sweep_scratch()
             try:
                 for job_id in self.deferred.pop_due():  # any worker may: the pop is atomic
                     self.services.queue.enqueue(job_id)
@@ -381,6 +412,20 @@ class MediaWorker:
                         log.warning("job %s: queue entry missing; re-queued", job_id)
             except Exception:
                 log.warning("sweep failed", exc_info=True)
+
+    def _sweep_scratch(self) -> None:
+        try:
+            removed = sweep_scratch(self.services, self.settings.scratch_dir, self.settings.lease_s)
+        except Exception:
+            log.warning("scratch sweep failed", exc_info=True)
+            return
+        if removed:
+            log.info("removed %d orphaned scratch folders", removed)
+
+
+def _backoff(failures: int) -> float:
+    """Seconds to wait after ``failures`` consecutive failures: 0.5, 1, 2, 4, then 5."""
+    return min(0.5 * 2 ** max(failures - 1, 0), 5.0)
 
 
 @ray.remote(max_restarts=-1, max_task_retries=3)

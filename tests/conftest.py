@@ -8,6 +8,7 @@ loopback, spoken to over HTTP through s3fs exactly as production speaks to S3.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
@@ -29,9 +30,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh database on CI's PostgreSQL server, dropped after the session."""
+@contextlib.contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """A new, empty database on CI's PostgreSQL server (its URL), dropped afterwards."""
     name = f"clipmaker_{secrets.token_hex(4)}"
     try:
         admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=5)
@@ -40,9 +41,18 @@ def postgres_url() -> Iterator[str]:
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    yield f"{base}/{name}"
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh database on CI's PostgreSQL server, dropped after the session."""
+    with fresh_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -103,6 +113,7 @@ def ray_cluster() -> Iterator[int]:
     from ray import serve
 
     ray.init(
+        address="local",  # our own cluster, never another one running on this machine
         num_cpus=4,
         include_dashboard=False,
         logging_level="WARNING",

@@ -34,15 +34,15 @@ def test_a_deferred_job_is_queued_again_without_using_up_an_attempt(
     repo: JobRepository,  # noqa: F811
 ) -> None:
     job, _ = repo.create(clip())
-    for _ in range(3):  # more deferrals than max_attempts allows deliveries
+    for deferral in range(1, 4):  # more deferrals than max_attempts allows deliveries
         claim = repo.claim(job.id, worker="w1", lease_s=LEASE_S, max_attempts=2)
-        assert claim is not None and claim.attempt == 1
-        assert repo.defer(job.id, claim.attempt)
+        assert claim is not None and claim.attempt == deferral  # a new attempt: fencing stays
+        assert repo.release(job.id, claim.attempt)
         queued = repo.get(job.id)
-        assert queued is not None and (queued.status, queued.attempts) == ("queued", 0)
+        assert queued is not None and (queued.status, queued.requeues) == ("queued", deferral)
         assert queued.worker is None
     claim = repo.claim(job.id, worker="w2", lease_s=LEASE_S, max_attempts=2)
     assert claim is not None
-    assert not repo.defer(job.id, claim.attempt + 1)  # fenced: not this attempt's to hand back
+    assert not repo.release(job.id, claim.attempt + 1)  # fenced: not this attempt's to hand back
     repo.cancel(job.id)
-    assert not repo.defer(job.id, claim.attempt)  # fenced: cancelled
+    assert not repo.release(job.id, claim.attempt)  # fenced: cancelled

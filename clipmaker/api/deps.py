@@ -27,4 +27,9 @@ def get_services() -> Services:
     return _services
 
 
+def installed_services() -> Services | None:
+    """The services if installed (error handlers run even when start-up went wrong)."""
+    return _services
+
+
 ServicesDep = Annotated[Services, Depends(get_services)]

@@ -20,22 +20,23 @@ from collections.abc import AsyncIterator
 from sse_starlette import ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from clipmaker.api.routes.jobs import load_job
+from clipmaker.api.auth import Caller
+from clipmaker.api.routes.jobs import live_progress, load_job
 from clipmaker.api.schemas import JobEvent
 from clipmaker.jobs.models import Job, JobPublic, JobStage, JobStatus
 from clipmaker.services import Services
 
 
 def _view(services: Services, job: Job) -> JobEvent:
-    live = services.index.progress([job.id]).get(job.id) if job.status == "running" else None
-    return JobEvent.of(JobPublic.from_job(job, live))
+    return JobEvent.of(JobPublic.from_job(job, live_progress(services, [job]).get(job.id)))
 
 
-def snapshot(services: Services, job_id: str) -> tuple[str, JobEvent]:
+def snapshot(services: Services, caller: Caller, job_id: str) -> tuple[str, JobEvent]:
     """The log position first, then the state: changes after that position are all newer.
-    An unknown job raises ``NotFound`` (404), before any stream opens."""
+    An unknown job, or another tenant's, raises ``NotFound`` (404) before any stream opens."""
+    load_job(services, caller, job_id)  # may this caller see it at all?
     after = services.index.last_event_id(job_id)
-    return after, _view(services, load_job(services, job_id))
+    return after, _view(services, load_job(services, caller, job_id))
 
 
 def _look(

@@ -10,6 +10,12 @@ from pydantic import BaseModel, Field
 from clipmaker.jobs.models import ErrorInfo, JobPublic, JobStage, JobStatus
 
 
+class ErrorBody(BaseModel):
+    """Every error answer: a stable code to branch on, and a message for people."""
+
+    error: ErrorInfo
+
+
 class JobList(BaseModel):
     items: list[JobPublic]
     total: int = Field(description="Jobs matching the filter, over all pages.")

@@ -11,6 +11,8 @@ import logging
 
 import redis
 
+from clipmaker.api.admission import admit
+from clipmaker.api.auth import Caller
 from clipmaker.errors import (
     INVALID_REQUEST,
     RANGE_OUT_OF_BOUNDS,
@@ -27,7 +29,7 @@ log = logging.getLogger("clipmaker.api")
 IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
 
 
-def check_request(services: Services, request: ClipRequest) -> None:
+def check_request(services: Services, caller: Caller, request: ClipRequest) -> None:
     """Refuse what is already known to be wrong, before a worker spends time on it."""
     if request.webhook is not None:
         check_webhook_url(services.settings, str(request.webhook.url))
@@ -43,7 +45,7 @@ def check_request(services: Services, request: ClipRequest) -> None:
     upload_id = request.source.upload_id
     if upload_id is None:
         return
-    upload = services.jobs.get_upload(upload_id)
+    upload = services.jobs.get_upload(upload_id, caller.scope)
     if upload is None:
         raise ClipError(UPLOAD_NOT_FOUND, f"no upload has the id {upload_id!r}")
     if request.start >= upload.duration or request.end > upload.duration + 0.05:
@@ -54,24 +56,42 @@ def check_request(services: Services, request: ClipRequest) -> None:
         )
 
 
+def _replay(job: Job, request: ClipRequest) -> tuple[Job, bool]:
+    same_webhook = job.webhook_url == (str(request.webhook.url) if request.webhook else None)
+    if job.request != request.stored() or not same_webhook:
+        raise ClipError(
+            IDEMPOTENCY_KEY_REUSED,
+            "this Idempotency-Key was already used for a different request",
+        )
+    return job, False
+
+
 def submit(
     services: Services,
+    caller: Caller,
     request: ClipRequest,
     *,
     idempotency_key: str | None = None,
-    batch_id: str | None = None,
 ) -> tuple[Job, bool]:
-    """Create (or, for a known idempotency key, find) the job and queue it."""
-    check_request(services, request)
-    job, created = services.jobs.create(request, idempotency_key=idempotency_key, batch_id=batch_id)
-    if not created:
-        same_webhook = job.webhook_url == (str(request.webhook.url) if request.webhook else None)
-        if job.request != request.stored() or not same_webhook:
-            raise ClipError(
-                IDEMPOTENCY_KEY_REUSED,
-                "this Idempotency-Key was already used for a different request",
-            )
-        return job, False
+    """Create (or, for an idempotency key the tenant used before, find) the job and queue it.
+
+    A replayed request takes no new slot, so a client retrying a POST is never refused by the
+    caps for a job it already has.
+    """
+    check_request(services, caller, request)
+    if idempotency_key is not None:
+        existing = services.jobs.by_idempotency_key(caller.tenant, idempotency_key)
+        if existing is not None:
+            return _replay(existing, request)
+    with admit(services, caller):
+        job, created = services.jobs.create(
+            request,
+            tenant=caller.tenant,
+            api_key_id=caller.key_id,
+            idempotency_key=idempotency_key,
+        )
+    if not created:  # lost a race with the same key
+        return _replay(job, request)
     enqueue(services, job.id)
     return job, True
 

@@ -132,5 +132,8 @@ async def receive_file(request: Request, dest: Path, *, max_bytes: int) -> Recei
         raise
     except Exception as exc:  # a client that hangs up or sends a broken body
         writer.discard()
-        raise ClipError(INVALID_REQUEST, f"the multipart body could not be read: {exc}") from exc
+        # The exception's text may name the file on our disk: give its kind only.
+        raise ClipError(
+            INVALID_REQUEST, f"the multipart body could not be read ({type(exc).__name__})"
+        ) from exc
     return ReceivedFile(dest, safe_filename(writer.filename), writer.size)

@@ -24,9 +24,13 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from sqlalchemy import JSON, Column, DateTime, Dialect, TypeDecorator
+from pydantic.json_schema import WithJsonSchema
+from sqlalchemy import JSON, Column, DateTime, Dialect, TypeDecorator, UniqueConstraint
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
+
+DEFAULT_TENANT = "default"
+"""The tenant of every job, upload and batch made while auth is off (and of older rows)."""
 
 
 def utcnow() -> datetime:
@@ -67,7 +71,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-_CLOCK = re.compile(r"^(?:(\d+):)?([0-5]?\d):([0-5]?\d(?:\.\d+)?)$")
+# A time as a string: "HH:MM:SS(.fff)", "MM:SS(.fff)" or plain seconds ("65.5"). ASCII digits
+# only, no spaces: exactly what the OpenAPI schema publishes, so the schema tells the truth.
+TIME_PATTERN = r"^(?:(?:[0-9]+:)?[0-5]?[0-9]:[0-5]?[0-9](?:\.[0-9]+)?|[0-9]+(?:\.[0-9]+)?)$"
+_CLOCK = re.compile(r"^(?:([0-9]+):)?([0-5]?[0-9]):([0-5]?[0-9](?:\.[0-9]+)?)$")
+_DECIMAL = re.compile(r"^[0-9]+(?:\.[0-9]+)?$")
 
 
 def parse_time(value: object) -> float:
@@ -77,18 +85,20 @@ def parse_time(value: object) -> float:
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str):
-        text = value.strip()
-        match = _CLOCK.match(text)
+        match = _CLOCK.match(value)
         if match:
             hours, minutes, secs = match.groups()
             seconds = int(hours or 0) * 3600 + int(minutes) * 60 + float(secs)
+        elif _DECIMAL.match(value):
+            seconds = float(value)
         else:
             try:
-                seconds = float(text)
+                special = float(value)
             except ValueError:
-                raise ValueError(
-                    f"{value!r} is not a time: use seconds or 'HH:MM:SS(.fff)'"
-                ) from None
+                special = 0.0
+            if special != special or special in (float("inf"), float("-inf")):
+                raise ValueError("a time must be a finite number")
+            raise ValueError(f"{value!r} is not a time: use seconds or 'HH:MM:SS(.fff)'")
     else:
         raise ValueError("a time is a number of seconds or an 'HH:MM:SS(.fff)' string")
     if seconds != seconds or seconds in (float("inf"), float("-inf")):
@@ -98,7 +108,21 @@ def parse_time(value: object) -> float:
     return seconds
 
 
-Seconds = Annotated[float, BeforeValidator(parse_time)]
+Seconds = Annotated[
+    float,
+    BeforeValidator(parse_time),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": TIME_PATTERN},
+            ],
+            "description": "Seconds (a number), or a string: 'HH:MM:SS(.fff)', 'MM:SS(.fff)' "
+            "or seconds.",
+            "examples": ["00:01:05.5", 95.0],
+        }
+    ),
+]
 
 
 class JobStatus(StrEnum):
@@ -201,7 +225,9 @@ class Source(BaseModel):
 
 
 class ClipRequest(BaseModel):
-    """A clip job as a client submits it."""
+    """A clip job as a client submits it. ``end`` must be after ``start`` (a request with
+    ``end <= start`` is refused as ``invalid_request``), and the clip may last at most the
+    service's ``max_clip_s``."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -221,7 +247,9 @@ class ClipRequest(BaseModel):
 
     source: Source
     start: Seconds = Field(description="Clip start: seconds or 'HH:MM:SS(.fff)'.")
-    end: Seconds = Field(description="Clip end (exclusive): seconds or 'HH:MM:SS(.fff)'.")
+    end: Seconds = Field(
+        description="Clip end (exclusive): seconds or 'HH:MM:SS(.fff)'; must be after start."
+    )
     accuracy: Literal["frame", "keyframe"] = Field(
         default="frame",
         description="'frame': the clip's first frame is the source frame at start; "
@@ -310,15 +338,25 @@ class Job(SQLModel, table=True):
     """The status of record of one clip job."""
 
     __tablename__ = "jobs"
+    # The idempotency guarantee itself: two racing creates with one key cannot both insert.
+    # Per tenant: one tenant's keys must neither collide with nor reveal another's.
+    __table_args__ = (
+        UniqueConstraint("tenant", "idempotency_key", name="uq_jobs_tenant_idempotency_key"),
+    )
 
     id: str = SQLField(default_factory=new_id, primary_key=True, max_length=32)
+    tenant: str = SQLField(default=DEFAULT_TENANT, index=True, max_length=64)
+    api_key_id: str | None = SQLField(default=None, index=True, max_length=32)
     batch_id: str | None = SQLField(default=None, index=True, max_length=32)
-    idempotency_key: str | None = SQLField(default=None, unique=True, max_length=255)
+    idempotency_key: str | None = SQLField(default=None, max_length=255)
     request: dict[str, Any] = SQLField(sa_column=Column(JSON, nullable=False))
     status: str = SQLField(default=JobStatus.queued, index=True, max_length=16)
     stage: str | None = SQLField(default=None, max_length=16)
     progress: float = 0.0
     attempts: int = 0
+    # Attempts given back to the queue because a dependency (Redis) failed under them: they
+    # do not count towards max_attempts, which is about workers dying on a job.
+    requeues: int = 0
     worker: str | None = SQLField(default=None, max_length=128)
     error_code: str | None = SQLField(default=None, max_length=64)
     error_message: str | None = None
@@ -368,6 +406,7 @@ class Batch(SQLModel, table=True):
     __tablename__ = "batches"
 
     id: str = SQLField(default_factory=new_id, primary_key=True, max_length=32)
+    tenant: str = SQLField(default=DEFAULT_TENANT, index=True, max_length=64)
     size: int
     items: list[dict[str, Any]] = SQLField(default_factory=list, sa_column=Column(JSON))
     created_at: datetime = SQLField(default_factory=utcnow, sa_type=UTCDateTime)
@@ -379,6 +418,7 @@ class Upload(SQLModel, table=True):
     __tablename__ = "uploads"
 
     id: str = SQLField(default_factory=new_id, primary_key=True, max_length=32)
+    tenant: str = SQLField(default=DEFAULT_TENANT, index=True, max_length=64)
     filename: str = SQLField(max_length=255)
     key: str = SQLField(max_length=512)
     bytes: int
@@ -411,6 +451,7 @@ class JobPublic(BaseModel):
     """A job as the API shows it."""
 
     id: str
+    tenant: str = Field(description="The tenant the job belongs to.")
     batch_id: str | None
     status: JobStatus
     stage: JobStage | None = Field(description="What a running job is doing now.")
@@ -446,6 +487,7 @@ class JobPublic(BaseModel):
             progress = max(progress, live_progress)
         return cls(
             id=job.id,
+            tenant=job.tenant,
             batch_id=job.batch_id,
             status=JobStatus(job.status),
             stage=JobStage(job.stage) if job.stage else None,

@@ -42,6 +42,7 @@ from clipmaker.errors import (
     NotFound,
 )
 from clipmaker.jobs.models import (
+    DEFAULT_TENANT,
     Batch,
     ClipRequest,
     Job,
@@ -133,17 +134,22 @@ class JobRepository:
         self,
         request: ClipRequest,
         *,
+        tenant: str = DEFAULT_TENANT,
+        api_key_id: str | None = None,
         idempotency_key: str | None = None,
         batch_id: str | None = None,
     ) -> tuple[Job, bool]:
-        """Insert a queued job; with a key already used, return that job and ``False``."""
+        """Insert a queued job; with a key the tenant already used, return that job and
+        ``False`` (idempotency keys are per tenant)."""
         if idempotency_key is not None:
-            existing = self._by_idempotency_key(idempotency_key)
+            existing = self.by_idempotency_key(tenant, idempotency_key)
             if existing is not None:
                 return existing, False
         now = self.clock()
         job = Job(
             request=request.stored(),
+            tenant=tenant,
+            api_key_id=api_key_id,
             idempotency_key=idempotency_key,
             batch_id=batch_id,
             status=_QUEUED,
@@ -158,18 +164,24 @@ class JobRepository:
             # Lost a race with another create for the same key: the unique constraint decided.
             if idempotency_key is None:
                 raise
-            existing = self._by_idempotency_key(idempotency_key)
+            existing = self.by_idempotency_key(tenant, idempotency_key)
             if existing is None:
                 raise
             return existing, False
         return job, True
 
-    def _by_idempotency_key(self, key: str) -> Job | None:
+    def by_idempotency_key(self, tenant: str, key: str) -> Job | None:
         with self._session() as session:
-            return session.exec(select(Job).where(Job.idempotency_key == key)).first()
+            return session.exec(
+                select(Job).where(Job.tenant == tenant, Job.idempotency_key == key)
+            ).first()
 
     def create_batch(
-        self, requests: Sequence[ClipRequest | ItemError]
+        self,
+        requests: Sequence[ClipRequest | ItemError],
+        *,
+        tenant: str = DEFAULT_TENANT,
+        api_key_id: str | None = None,
     ) -> tuple[Batch, builtins.list[Job]]:
         """One batch and its jobs in one transaction: all of it exists, or none.
 
@@ -177,13 +189,15 @@ class JobRepository:
         caller rejected; they are kept in ``Batch.items`` in order, and get no job.
         """
         now = self.clock()
-        batch = Batch(size=len(requests), created_at=now)
+        batch = Batch(size=len(requests), tenant=tenant, created_at=now)
         jobs: builtins.list[Job] = []
         items: builtins.list[dict[str, Any]] = []
         for item in requests:
             if isinstance(item, ClipRequest):
                 job = Job(
                     request=item.stored(),
+                    tenant=tenant,
+                    api_key_id=api_key_id,
                     batch_id=batch.id,
                     status=_QUEUED,
                     created_at=now,
@@ -201,7 +215,14 @@ class JobRepository:
         return batch, jobs
 
     def create_upload(
-        self, *, upload_id: str, filename: str, key: str, size: int, duration: float
+        self,
+        *,
+        upload_id: str,
+        filename: str,
+        key: str,
+        size: int,
+        duration: float,
+        tenant: str = DEFAULT_TENANT,
     ) -> Upload:
         upload = Upload(
             id=upload_id,
@@ -209,6 +230,7 @@ class JobRepository:
             key=key,
             bytes=size,
             duration=duration,
+            tenant=tenant,
             created_at=self.clock(),
         )
         with self._session() as session, session.begin():
@@ -217,15 +239,20 @@ class JobRepository:
 
     # --- reading ----------------------------------------------------------------------------
 
-    def get(self, job_id: str) -> Job | None:
+    def get(self, job_id: str, tenant: str | None = None) -> Job | None:
+        """The job; with ``tenant``, only if it is that tenant's (else ``None``, exactly as an
+        unknown id, so ids of other tenants cannot be probed)."""
         with self._session() as session:
-            return session.get(Job, job_id)
+            job = session.get(Job, job_id)
+        return job if job is not None and _visible(job.tenant, tenant) else None
 
-    def get_batch(self, batch_id: str) -> tuple[Batch, builtins.list[Job]] | None:
+    def get_batch(
+        self, batch_id: str, tenant: str | None = None
+    ) -> tuple[Batch, builtins.list[Job]] | None:
         """The batch and its jobs, in the order they were submitted."""
         with self._session() as session:
             batch = session.get(Batch, batch_id)
-            if batch is None:
+            if batch is None or not _visible(batch.tenant, tenant):
                 return None
             jobs = builtins.list(
                 session.exec(
@@ -237,16 +264,26 @@ class JobRepository:
         jobs.sort(key=lambda job: order.get(job.id, len(order)))
         return batch, jobs
 
-    def get_upload(self, upload_id: str) -> Upload | None:
+    def get_upload(self, upload_id: str, tenant: str | None = None) -> Upload | None:
         with self._session() as session:
-            return session.get(Upload, upload_id)
+            upload = session.get(Upload, upload_id)
+        return upload if upload is not None and _visible(upload.tenant, tenant) else None
 
     def list(
-        self, *, status: JobStatus | None = None, limit: int = 50, offset: int = 0
+        self,
+        *,
+        status: JobStatus | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        tenant: str | None = None,
     ) -> tuple[builtins.list[Job], int]:
-        """A page of jobs, newest first, and how many there are in all."""
+        """A page of jobs, newest first, and how many there are in all (of one tenant, or of
+        every tenant when ``tenant`` is ``None``)."""
         query = select(Job)
         count = select(func.count()).select_from(Job)
+        if tenant is not None:
+            query = query.where(Job.tenant == tenant)
+            count = count.where(Job.tenant == tenant)
         if status is not None:
             query = query.where(Job.status == JobStatus(status).value)
             count = count.where(Job.status == JobStatus(status).value)
@@ -272,6 +309,16 @@ class JobRepository:
                 found.setdefault(delivery.job_id, []).append(delivery)
         return found
 
+    def unfinished(self, api_key_id: str) -> int:
+        """Jobs of one key that are queued or running (its running-job cap counts these)."""
+        stmt = (
+            select(func.count())
+            .select_from(Job)
+            .where(Job.api_key_id == api_key_id, Job.status.in_([_QUEUED, _RUNNING]))
+        )
+        with self._session() as session:
+            return int(session.exec(stmt).one())
+
     def check(self) -> None:
         """Readiness: raises when the database does not answer."""
         with self.engine.connect() as conn:
@@ -291,7 +338,7 @@ class JobRepository:
         claimable = _claimable(now, lease_s)
         take = (
             update(Job)
-            .where(Job.id == job_id, Job.attempts < max_attempts, claimable)
+            .where(Job.id == job_id, Job.attempts - Job.requeues < max_attempts, claimable)
             .values(
                 status=_RUNNING,
                 attempts=Job.attempts + 1,
@@ -311,7 +358,7 @@ class JobRepository:
         )
         give_up = (
             update(Job)
-            .where(Job.id == job_id, Job.attempts >= max_attempts, claimable)
+            .where(Job.id == job_id, Job.attempts - Job.requeues >= max_attempts, claimable)
             .values(
                 status=_FAILED,
                 stage=None,
@@ -390,13 +437,12 @@ class JobRepository:
             values["timings"] = timings.model_dump(mode="json")
         return self._fenced(job_id, attempt, **values)
 
-    def defer(self, job_id: str, attempt: int) -> bool:
-        """Hand a running job back to ``queued`` (its source asked us to come back later).
-
-        The attempt is given back too: ``max_attempts`` bounds deliveries whose worker died,
-        and a rate limit is not one (``clipmaker.deferred`` bounds those). Fenced like every
-        write; ``False``: the job was cancelled or taken over meanwhile.
-        """
+    def release(self, job_id: str, attempt: int) -> bool:
+        """Hand a running attempt back to the queue: something outside the job failed under
+        it (Redis went away) or its source asked us to come back later (a rate limit). The
+        next claim is a new attempt (fencing stays strict), and this one does not count
+        towards ``max_attempts``, which bounds deliveries whose worker died. Fenced like every
+        write; ``False``: the job was cancelled or taken over meanwhile."""
         return self._fenced(
             job_id,
             attempt,
@@ -404,7 +450,7 @@ class JobRepository:
             stage=None,
             worker=None,
             heartbeat_at=None,
-            attempts=Job.attempts - 1,
+            requeues=Job.requeues + 1,
         )
 
     def _fenced(self, job_id: str, attempt: int, **values: Any) -> bool:
@@ -418,10 +464,11 @@ class JobRepository:
         with self.engine.begin() as conn:
             return conn.execute(stmt).rowcount == 1
 
-    def cancel(self, job_id: str) -> Job:
+    def cancel(self, job_id: str, tenant: str | None = None) -> Job:
         """Cancel a queued or running job (its worker sees it on its next fenced write).
 
-        Cancelling a cancelled job returns it again, so a retried DELETE succeeds.
+        Cancelling a cancelled job returns it again, so a retried DELETE succeeds. With
+        ``tenant``, another tenant's job is not found (and not touched).
         """
         now = self.clock()
         stmt = (
@@ -429,9 +476,11 @@ class JobRepository:
             .where(Job.id == job_id, Job.status.in_([_QUEUED, _RUNNING]))
             .values(status=_CANCELLED, stage=None, finished_at=now, updated_at=now)
         )
+        if tenant is not None:
+            stmt = stmt.where(Job.tenant == tenant)
         with self.engine.begin() as conn:
             changed = conn.execute(stmt).rowcount
-        job = self.get(job_id)
+        job = self.get(job_id, tenant)
         if job is None:
             raise NotFound(JOB_NOT_FOUND, f"there is no job {job_id}")
         if not changed and job.status != _CANCELLED:
@@ -550,6 +599,10 @@ class JobRepository:
         )
         with self.engine.begin() as conn:
             return [row[0] for row in conn.execute(stmt)]
+
+
+def _visible(owner: str, tenant: str | None) -> bool:
+    return tenant is None or owner == tenant
 
 
 def _claimable(now: datetime, lease_s: float) -> ColumnElement[bool]:

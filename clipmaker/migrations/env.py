@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 from sqlmodel import SQLModel
 
 import clipmaker.jobs.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import clipmaker.tenants.models  # noqa: F401  (the api_keys table)
 from clipmaker.jobs.db import make_engine
 
 config = context.config

@@ -14,13 +14,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 
 from clipmaker.client import Client
 from clipmaker.media.sample import make_video
 from clipmaker.settings import Settings
-from tests.conftest import make_bucket
+from clipmaker.tenants.keys import KeyRepository
+from clipmaker.tenants.models import ApiKeyCreate
+from tests.conftest import fresh_postgres_database, make_bucket
 from tests.support.http_server import MediaServer, serve_directory
 
 # Spoken in the source video, at these times (seconds).
@@ -120,3 +123,68 @@ def service(
     if mode == "embedded":
         with contextlib.suppress(redis.RedisError):
             connect_redis(settings).shutdown(nosave=True)
+
+
+# --- a deployment with keys required -------------------------------------------------------------
+
+KEYED_QUEUE_CAP = 5  # max_queued_jobs of the keyed deployment: small enough to fill in a test
+
+
+@dataclass
+class KeyedService:
+    """A running clipmaker with ``CLIPMAKER_AUTH=required`` (PostgreSQL of its own, CI's Redis,
+    local results so that result links go through the API), and a way to make real keys."""
+
+    settings: Settings
+    base_url: str
+    keys: KeyRepository
+
+    def key(self, tenant: str, **limits: object) -> str:
+        """A new key for ``tenant`` (``admin``, ``requests_per_minute``, ``max_running``)."""
+        _, key = self.keys.create(ApiKeyCreate(tenant=tenant, **limits))
+        return key
+
+    def http(self, key: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=60)
+
+    def client(self, key: str) -> Client:
+        return Client(self.base_url, api_key=key)
+
+
+@pytest.fixture(scope="session")
+def keyed_service(
+    request: pytest.FixtureRequest,
+    ray_cluster: int,
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_url: str,
+) -> Iterator[KeyedService]:
+    from ray import serve
+
+    from clipmaker.app import build_app
+    from clipmaker.cli import wait_ready
+    from clipmaker.jobs.db import make_engine
+    from clipmaker.workers import shutdown_worker_pool
+
+    instance = f"test-keys-{secrets.token_hex(3)}"
+    tmp = tmp_path_factory.mktemp("keys")
+    prefix = f"/{instance}"
+    with fresh_postgres_database() as database_url:
+        settings = _settings("embedded", tmp, instance, request).with_overrides(
+            http_port=ray_cluster,
+            public_base_url=f"http://127.0.0.1:{ray_cluster}{prefix}",
+            database_url=database_url,
+            redis_url=redis_url,
+            auth="required",
+            asr_workers=0,  # no subtitles here: one CPU slot for the whole deployment
+            max_queued_jobs=KEYED_QUEUE_CAP,
+        )
+        serve.run(build_app(settings), name=instance, route_prefix=prefix)
+        wait_ready(settings.resolved_public_base_url, timeout_s=180)
+        keys = KeyRepository(make_engine(database_url))
+        try:
+            yield KeyedService(settings, settings.resolved_public_base_url, keys)
+        finally:
+            serve.delete(instance)
+            shutdown_worker_pool(settings)
+            keys.engine.dispose()

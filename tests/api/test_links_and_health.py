@@ -58,11 +58,24 @@ def test_tampered_links_are_refused(local_link: str) -> None:
 @local_store_only
 def test_expired_link_is_refused(service: Service, local_link: str) -> None:
     key = urlsplit(local_link).path.split("/files/", 1)[1]
+    tenant = parse_qs(urlsplit(local_link).query)["tenant"][0]
     expires = int(time.time()) - 1
-    sig = sign_key(service.settings.resolved_signing_secret, key, expires)
+    sig = sign_key(service.settings.resolved_signing_secret, key, expires, tenant)
     response = httpx.get(with_query(local_link, expires=str(expires), sig=sig))
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "link_expired"
+
+
+@local_store_only
+def test_links_minted_before_tenants_still_work(service: Service, local_link: str) -> None:
+    parts = urlsplit(local_link)
+    key = parts.path.split("/files/", 1)[1]
+    expires = int(time.time()) + 60
+    sig = sign_key(service.settings.resolved_signing_secret, key, expires)  # no tenant in it
+    legacy = urlunsplit(parts._replace(query=urlencode({"expires": expires, "sig": sig})))
+    assert httpx.get(legacy).status_code == 200
+    # ...but a scoped link's signature is no good without its tenant, or with another one.
+    assert httpx.get(with_query(local_link, tenant="someone-else")).status_code == 403
 
 
 @local_store_only

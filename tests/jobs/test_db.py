@@ -19,9 +19,10 @@ from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
 import clipmaker.jobs.models  # noqa: F401  (tables on the metadata)
+import clipmaker.tenants.models  # noqa: F401  (the api_keys table)
 from clipmaker.jobs.db import alembic_config, make_engine, migrate, normalize_url
 
-TABLES = {"jobs", "batches", "uploads", "alembic_version"}
+TABLES = {"jobs", "batches", "uploads", "api_keys", "alembic_version"}
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -123,7 +124,7 @@ def test_downgrade_and_upgrade_again(database_url: str) -> None:
             command.downgrade(config, "base")
     finally:
         engine.dispose()
-    assert not (_tables(database_url) & {"jobs", "batches", "uploads"})
+    assert not (_tables(database_url) & {"jobs", "batches", "uploads", "api_keys"})
     migrate(database_url)
     assert _schema_diff(database_url) == []
 

@@ -519,3 +519,39 @@ def test_a_sender_that_died_is_replaced_after_its_lease(
     clock.advance(LEASE_S * 0.02)  # its lease ran out: another sender takes the webhook over
     claim = repo.claim_webhook(lease_s=LEASE_S)
     assert claim is not None and claim.attempt == 2
+# --- tenants and hand-backs ----------------------------------------------------------------------
+
+
+def test_a_released_attempt_goes_back_to_the_queue_without_using_up_attempts(
+    repo: JobRepository,
+) -> None:
+    job, _ = repo.create(clip())
+    for attempt in (1, 2, 3):  # Redis failed under each of them: handed back every time
+        claim = repo.claim(job.id, worker="w1", lease_s=LEASE_S, max_attempts=1)
+        assert claim is not None and claim.attempt == attempt
+        assert repo.release(job.id, claim.attempt)
+        assert not repo.release(job.id, claim.attempt)  # once, and only by the live attempt
+        queued = repo.get(job.id)
+        assert queued is not None and (queued.status, queued.worker) == ("queued", None)
+        assert not repo.heartbeat(job.id, claim.attempt)  # the old attempt is fenced out
+    last = repo.claim(job.id, worker="w2", lease_s=LEASE_S, max_attempts=1)
+    assert last is not None and last.attempt == 4
+    assert repo.succeed(job.id, last.attempt, result(), Timings())
+
+
+def test_tenants_see_only_their_own(repo: JobRepository) -> None:
+    mine, _ = repo.create(clip(), tenant="acme", idempotency_key="k")
+    theirs, created = repo.create(clip(1, 3), tenant="globex", idempotency_key="k")
+    assert created and theirs.id != mine.id  # one key, two tenants, two jobs
+    again, created = repo.create(clip(), tenant="acme", idempotency_key="k")
+    assert again.id == mine.id and not created
+    assert repo.get(mine.id, "globex") is None and repo.get(mine.id, "acme") is not None
+    assert repo.get(mine.id) is not None  # no tenant: every tenant (admins, workers)
+    jobs, total = repo.list(tenant="globex")
+    assert [job.id for job in jobs] == [theirs.id] and total == 1
+    with pytest.raises(NotFound):
+        repo.cancel(mine.id, "globex")
+    assert repo.get(mine.id).status == "queued"  # type: ignore[union-attr]
+    batch, _ = repo.create_batch([clip()], tenant="acme")
+    assert repo.get_batch(batch.id, "globex") is None
+    assert repo.get_batch(batch.id, "acme") is not None

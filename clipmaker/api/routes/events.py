@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
+from clipmaker.api.auth import CallerDep
 from clipmaker.api.deps import ServicesDep
 from clipmaker.api.live import job_events, snapshot
 
@@ -29,12 +30,14 @@ PING_S = 15  # a comment line this often keeps proxies and read timeouts from cl
             "final status.",
             "content": {"text/event-stream": {}},
         },
-        404: {"description": "Unknown job"},
+        404: {"description": "Unknown job (or another tenant's)"},
     },
 )
-async def stream_job_events(job_id: str, services: ServicesDep) -> EventSourceResponse:
+async def stream_job_events(
+    job_id: str, services: ServicesDep, caller: CallerDep
+) -> EventSourceResponse:
     """Watch a job live instead of polling it (Server-Sent Events)."""
-    after, first = await run_in_threadpool(snapshot, services, job_id)
+    after, first = await run_in_threadpool(snapshot, services, caller, job_id)
     return EventSourceResponse(
         job_events(services, job_id, after, first),
         ping=PING_S,

@@ -7,6 +7,11 @@ It answers HTTP ``Range`` requests (Starlette's ``FileResponse``: ``206`` with
 ``Content-Range``, ``Accept-Ranges: bytes``, ``416`` past the end, ``If-Range`` against the
 ETag), so a ``<video>`` element can seek without downloading everything before the point it
 jumps to, and an interrupted download resumes where it stopped.
+
+The link itself is the credential (a ``<video>`` tag or a download manager sends no key), so
+the route needs no key. A link minted for a tenant carries it, signed: it cannot be rewritten
+to another tenant, and a request that does present another tenant's key gets 404, as if the
+file did not exist. Links minted before tenants existed (no ``tenant``) keep working.
 """
 
 from __future__ import annotations
@@ -15,9 +20,11 @@ import mimetypes
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import FileResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials
 
+from clipmaker.api.auth import bearer_scheme, identify
 from clipmaker.api.deps import ServicesDep
 from clipmaker.api.errors import error_response
 from clipmaker.errors import NotFound
@@ -25,6 +32,7 @@ from clipmaker.storage import verify_link
 
 router = APIRouter(tags=["files"])
 
+FILE_NOT_FOUND = "file_not_found"
 RANGE_NOT_SATISFIABLE = "range_not_satisfiable"
 _RANGE_SPEC = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
 
@@ -61,16 +69,24 @@ def unsatisfiable(range_header: str | None, size: int) -> bool:
 def get_file(
     key: str,
     services: ServicesDep,
-    expires: Annotated[str, Query(description="Unix time the link expires at.")],
-    sig: Annotated[str, Query(description="HMAC-SHA256 of key and expiry.")],
+    expires: Annotated[str, Query(max_length=20, description="Unix time the link expires at.")],
+    sig: Annotated[str, Query(max_length=128, description="HMAC-SHA256 of the link's parts.")],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    tenant: Annotated[
+        str | None, Query(max_length=64, description="The tenant the link was minted for.")
+    ] = None,
     range_header: Annotated[str | None, Header(alias="range", include_in_schema=False)] = None,
 ) -> Response:
     """A stored result file, if the link is genuine and not expired."""
-    verify_link(services.settings.resolved_signing_secret, key, expires, sig)
+    verify_link(services.settings.resolved_signing_secret, key, expires, sig, tenant=tenant)
+    if credentials is not None and tenant is not None:
+        caller = identify(services, credentials)
+        if caller.scope is not None and caller.scope != tenant:
+            raise NotFound(FILE_NOT_FOUND, "the file no longer exists")
     store = services.store
     path = store.local_path(key) if store.is_local else None
     if path is None or not path.is_file():
-        raise NotFound("file_not_found", "the file no longer exists")
+        raise NotFound(FILE_NOT_FOUND, "the file no longer exists")
     size = path.stat().st_size
     if unsatisfiable(range_header, size):
         return error_response(

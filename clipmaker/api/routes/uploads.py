@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from clipmaker.api.auth import CallerDep
 from clipmaker.api.deps import ServicesDep
 from clipmaker.api.schemas import UploadPublic
 from clipmaker.api.upload_stream import FILE_FIELD, receive_file
@@ -41,14 +42,19 @@ _BODY = {
         422: {"description": "Not a media file, or a corrupt one"},
     },
 )
-async def create_upload(request: Request, services: ServicesDep) -> UploadPublic:
+async def create_upload(request: Request, services: ServicesDep, caller: CallerDep) -> UploadPublic:
     """Upload a video (multipart field 'file'). It is streamed to disk under the size cap,
     checked to be playable media, then kept in storage for jobs to use."""
     upload_id = new_id()
     scratch = services.settings.uploads_dir / f"{upload_id}.part"
     received = await receive_file(request, scratch, max_bytes=services.settings.max_upload_bytes)
     try:
-        info = await run_in_threadpool(probe, received.path)
+        try:
+            info = await run_in_threadpool(probe, received.path)
+        except ClipError as exc:  # FFmpeg names the file: say "the upload", not our path
+            message = exc.message.replace(repr(str(received.path)), "the upload")
+            message = message.replace(str(received.path), "the upload")
+            raise ClipError(exc.code, message, status_code=exc.status_code) from None
         if info.video is None:
             raise ClipError(NO_VIDEO_STREAM, "the uploaded file has no video stream to clip")
         key = f"uploads/{upload_id}/{received.filename}"
@@ -63,6 +69,7 @@ async def create_upload(request: Request, services: ServicesDep) -> UploadPublic
         key=key,
         size=received.size,
         duration=info.duration,
+        tenant=caller.tenant,
     )
     return UploadPublic(
         upload_id=upload.id,

@@ -1,11 +1,10 @@
 """webhooks: where and how a job is POSTed once it ends, and every delivery attempt
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-29
 
-Self-contained on purpose: it only adds columns to ``jobs`` and one new table, so chaining it
-after another revision means changing ``down_revision`` and nothing else.
+It only adds columns to ``jobs`` and one new table.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
