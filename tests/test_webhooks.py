@@ -105,7 +105,7 @@ def test_a_receiver_that_never_answers_2xx_is_given_up(
 
 
 def test_a_forbidden_receiver_is_never_contacted(jobs: JobRepository, tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path)  # public addresses only
+    settings = Settings(data_dir=tmp_path).with_overrides(allowed_source_networks=())  # public only
     with receive_webhooks() as receiver:
         job_id = ended_job(jobs, receiver.url("/inside").replace("127.0.0.1", "localhost"))
         assert deliver_one(settings, jobs)

@@ -19,7 +19,8 @@ def read_stream(service: Service, job_id: str) -> list[dict]:
 
 
 def test_stream_reads_to_the_end(service: Service, media_server: MediaServer) -> None:
-    job = service.client.submit(url=media_server.url("talk.mp4"), start=5, end=12, subtitles="srt")
+    url = media_server.url("talk.mp4")
+    job = service.client.submit(url=url, start=5.5, end=12.5, subtitles="srt")
     events = read_stream(service, job.id)
 
     assert events[0]["status"] in ("queued", "running")  # the state at the moment we joined

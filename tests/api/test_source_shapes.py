@@ -77,7 +77,7 @@ def test_a_server_without_range_support_is_fetched_whole(
 def test_a_range_read_fetches_a_small_part_of_a_long_source(
     service: Service, media_server: MediaServer, media_dir: Path
 ) -> None:
-    job = service.client.submit(url=media_server.url("long.mp4"), start=30.0, end=33.0)
+    job = service.client.submit(url=media_server.url("long.mp4"), start=31.5, end=34.5)
     service.client.wait_result(job.id, progress=False)
     media = service.client.job(job.id).media
     assert media is not None and media.fetch_path == "range"

@@ -24,7 +24,7 @@ BEEPS = (3.0, 7.5, 12.34)
 ALLOWED_NETWORKS = "127.0.0.1/32"
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def _allow_test_servers() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CLIPMAKER_ALLOWED_SOURCE_NETWORKS", ALLOWED_NETWORKS)
