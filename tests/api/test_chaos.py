@@ -32,9 +32,9 @@ import ray
 from clipmaker.queue import EmbeddedRedisPaths
 from clipmaker.settings import Settings
 from clipmaker.workers import NAMESPACE, asr_worker_name, media_worker_name
-from tests.conftest import free_port
+from tests.conftest import free_port, fresh_postgres_database
 from tests.support.http_server import MediaServer
-from tests.support.redis_server import OwnRedis
+from tests.support.redis_server import own_redis
 from tests.support.waiting import wait_for
 
 JOBS_PER_DEPLOYMENT = 50  # two deployments: 100 jobs in all
@@ -254,18 +254,18 @@ def test_chaos_standalone_redis_killed_and_started_again(
     ray_cluster: int,
     tmp_path: Path,
     media_server: MediaServer,
-    postgres_url: str,
-    deployments: list[Deployment],
 ) -> None:
-    redis_server = OwnRedis(free_port(), tmp_path / "redis")
-    redis_server.start()
-    try:
+    # A database of its own: deployments that share one sweep each other's jobs (the sweeper
+    # re-queues any stale job of its database into its own queue).
+    with (
+        fresh_postgres_database() as postgres_url,
+        own_redis(free_port(), tmp_path / "redis") as redis_server,
+    ):
         deployment = Deployment(
             chaos_settings(tmp_path, redis_url=redis_server.url, database_url=postgres_url),
             ray_cluster,
         )
         deployment.start()
-        deployments.append(deployment)
         rng = random.Random(11)
 
         def kill_redis() -> str:
@@ -276,18 +276,19 @@ def test_chaos_standalone_redis_killed_and_started_again(
             redis_server.start()
             return "started again"
 
-        outcomes = run_chaos(
-            deployment,
-            media_server,
-            [
-                (1.0, "worker", lambda: kill_a_worker(deployment.settings, rng)),
-                (3.0, "redis", kill_redis),
-                (8.0, "redis", start_redis),
-                (10.0, "worker", lambda: kill_a_worker(deployment.settings, rng)),
-                (14.0, "worker", lambda: kill_a_worker(deployment.settings, rng)),
-            ],
-            seed=2,
-        )
+        try:
+            outcomes = run_chaos(
+                deployment,
+                media_server,
+                [
+                    (1.0, "worker", lambda: kill_a_worker(deployment.settings, rng)),
+                    (3.0, "redis", kill_redis),
+                    (8.0, "redis", start_redis),
+                    (10.0, "worker", lambda: kill_a_worker(deployment.settings, rng)),
+                    (14.0, "worker", lambda: kill_a_worker(deployment.settings, rng)),
+                ],
+                seed=2,
+            )
+        finally:
+            deployment.stop()
         assert outcomes["succeeded"] == JOBS_PER_DEPLOYMENT * 3 // 5
-    finally:
-        redis_server.kill()
