@@ -1,6 +1,6 @@
 """Media made once per test session, and a loopback HTTP server that serves it.
 
-Sources are synthetic (see ``clipmaker.media.sample``): every frame carries its index and
+Sources are synthetic (see ``clipmaker.testing.sample``): every frame carries its index and
 the audio carries beeps at known times, so a test can check which source frame a clip starts on
 and whether sound stayed in sync. Generating them costs a few seconds, so they are shared.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from clipmaker.media.sample import make_video
+from clipmaker.testing.sample import make_video
 from tests.support.http_server import MediaServer, serve_directory
 
 FPS = 25

@@ -11,7 +11,7 @@ import pytest
 
 from clipmaker.errors import ClipError
 from clipmaker.media import CutResult, cut
-from clipmaker.media.sample import (
+from clipmaker.testing.sample import (
     beep_times,
     first_frame_index_and_time,
     frame_indices,

@@ -22,11 +22,12 @@ import av
 import numpy as np
 import pytest
 
-import clipmaker.media.smartcut as smartcut
 from clipmaker.errors import ClipError
 from clipmaker.media import CutResult, cut
 from clipmaker.media.cut import Opener
-from clipmaker.media.h264 import (
+from clipmaker.media.cut import smart as smartcut
+from clipmaker.media.cut.errors import SmartCutFailed
+from clipmaker.media.cut.h264 import (
     AvcConfig,
     join_avcc,
     nal_type,
@@ -35,8 +36,8 @@ from clipmaker.media.h264 import (
     split_annexb,
     split_avcc,
 )
-from clipmaker.media.sample import audio_mono, beep_times, frame_index, frame_indices
-from clipmaker.media.smartcut import SmartCutFailed, _closed_prefix, _display_lag
+from clipmaker.media.cut.splice import closed_prefix, display_lag
+from clipmaker.testing.sample import audio_mono, beep_times, frame_index, frame_indices
 from tests.media.conftest import FPS, GOP_S
 from tests.support.http_server import MediaServer
 
@@ -445,13 +446,13 @@ def test_nal_framing_round_trips() -> None:
     ],
 )
 def test_closed_prefix(pts: list[int], end: int, prefix: int) -> None:
-    assert _closed_prefix(pts, end) == prefix
+    assert closed_prefix(pts, end) == prefix
 
 
 def test_display_lag() -> None:
-    assert _display_lag([0, 1, 2]) == 0
-    assert _display_lag([0, 4, 2, 1, 3]) == 2  # b-pyramid
-    assert _display_lag([0, 2, 1]) == 1
+    assert display_lag([0, 1, 2]) == 0
+    assert display_lag([0, 4, 2, 1, 3]) == 2  # b-pyramid
+    assert display_lag([0, 2, 1]) == 1
 
 
 def test_decodes_with_only_the_first_parameter_sets_of_the_avcc(

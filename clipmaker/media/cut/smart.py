@@ -32,18 +32,21 @@ caller then re-encodes the whole clip and says why.
 
 from __future__ import annotations
 
-import contextlib
-import math
-from collections.abc import Sequence
-from fractions import Fraction
-from typing import Protocol
-
 import av
 import av.error
 from av.container import OutputContainer
 
-from clipmaker.media.h264 import (
-    NAL_AUD,
+from clipmaker.media.cut.encoders import (
+    H264,
+    h264_options,
+    h264_pixel_format,
+    h264_profile,
+    h264_source_parameters,
+    keyint,
+    match_source,
+)
+from clipmaker.media.cut.errors import SmartCutFailed, SmartCutUnsupported
+from clipmaker.media.cut.h264 import (
     NAL_IDR,
     NAL_PPS,
     NAL_SPS,
@@ -54,190 +57,15 @@ from clipmaker.media.h264 import (
     nal_type,
     parse_pps_ids,
     parse_sps,
-    split_annexb,
 )
+from clipmaker.media.cut.plan import Timeline, frame_rate
+from clipmaker.media.cut.splice import EncoderRun, SpliceWriter, closed_prefix, display_lag
+from clipmaker.media.cut.track import VideoTrack
 
-__all__ = ["SmartCutFailed", "SmartCutUnsupported", "SmartVideo"]
-
-ENCODER = "libx264"
-PRESET = "veryfast"
-QUALITY_CRF = 18  # at least the quality of typical web video...
-MAX_RATE_FACTOR = 2.0  # ...but never far above the source's own bitrate
-KEYINT_S = 2.0  # only matters when most of a clip has to be re-encoded (no clean keyframes)
-_PROFILES = {66: "baseline", 77: "main", 100: "high", 110: "high10", 122: "high422", 244: "high444"}
-_PIX_FMTS = frozenset(
-    {
-        "yuv420p",
-        "yuvj420p",
-        "yuv422p",
-        "yuvj422p",
-        "yuv444p",
-        "yuvj444p",
-        "yuv420p10le",
-        "yuv422p10le",
-        "yuv444p10le",
-        "gray",
-    }
-)
+__all__ = ["SmartVideo"]
 
 
-class SmartCutUnsupported(Exception):
-    """This source can't be smart-cut; ``note`` says why (for the caller's result)."""
-
-    def __init__(self, note: str) -> None:
-        super().__init__(note)
-        self.note = note
-
-
-class SmartCutFailed(SmartCutUnsupported):
-    """Found mid-cut: what was written so far must be discarded."""
-
-
-class _Clock(Protocol):
-    time_base: Fraction
-    frame_s: float
-
-    def seconds(self, pts: int) -> float: ...
-
-
-def _display_lag(pts_in_decode_order: Sequence[int]) -> int:
-    """How many places a packet comes earlier in decode order than in display order, at most."""
-    rank = {pts: i for i, pts in enumerate(sorted(pts_in_decode_order))}
-    return max((i - rank[pts] for i, pts in enumerate(pts_in_decode_order)), default=0)
-
-
-class _Writer:
-    """Muxes a track's packets with pts on the clip's clock and dts recomputed for all parts.
-
-    ``show`` announces each frame's pts in display order (a segment's frames before its
-    packets); ``write`` takes packets in decode order. dts of the n-th packet is the pts of the
-    (n - R)-th frame shown, extrapolated before the first one.
-    """
-
-    def __init__(
-        self, out: OutputContainer, stream: av.VideoStream, time_base: Fraction, ticks: int
-    ) -> None:
-        self._out = out
-        self._stream = stream
-        self._time_base = time_base
-        self._ticks = ticks
-        self._shown: list[int] = []
-        self._written = 0
-        self.reorder: int | None = None  # R, fixed by the first write
-
-    def show(self, pts: int) -> None:
-        if self._shown and pts <= self._shown[-1]:
-            raise SmartCutFailed("smart cut met frames out of order at a joint; re-encoded")
-        self._shown.append(pts)
-
-    def write(self, payload: bytes, pts: int, keyframe: bool, duration: int) -> None:
-        assert self.reorder is not None, "reorder depth must be set before the first write"
-        n = self._written - self.reorder
-        if n >= len(self._shown):
-            raise SmartCutFailed("smart cut lost track of frame order; re-encoded")
-        dts = self._shown[n] if n >= 0 else self._shown[0] + n * self._ticks
-        if dts > pts:
-            raise SmartCutFailed(
-                "the source reorders frames deeper than its header says; re-encoded"
-            )
-        packet = av.Packet(payload)
-        packet.pts, packet.dts = pts, dts
-        packet.duration = max(1, duration)
-        packet.time_base = self._time_base
-        packet.is_keyframe = keyframe
-        packet.stream = self._stream
-        self._out.mux(packet)
-        self._written += 1
-
-
-class _Encode:
-    """One libx264 run: frames in display order in, AVCC packets out.
-
-    Holds one frame back, so each frame's duration (until the next one) is known when it is
-    encoded and the last one can last until the clip's end. Our SPS/PPS are in the track's
-    avcC and, repeated in-band, before each of our IDR pictures: a decoder that only takes the
-    first parameter set of an avcC (the source's) still finds ours.
-    """
-
-    def __init__(
-        self,
-        ctx: av.VideoCodecContext,
-        writer: _Writer,
-        zero: int,
-        time_base: Fraction,
-        length_size: int,
-        ticks: int,
-        headers: list[bytes],
-    ) -> None:
-        self._ctx = ctx
-        self._headers = headers
-        self._writer = writer
-        self._zero = zero
-        self._time_base = time_base
-        self._length_size = length_size
-        self._ticks = ticks
-        self._held: av.VideoFrame | None = None
-        self._last: int | None = None
-        self._durations: dict[int, int] = {}
-        self.count = 0
-
-    def add(self, frame: av.VideoFrame) -> None:
-        assert frame.pts is not None
-        if self._held is not None:
-            if frame.pts <= self._held.pts:
-                return  # a duplicate timestamp: the encoder needs increasing pts
-            self._encode(self._held, frame.pts - self._held.pts)
-        self._held = frame
-
-    def finish(self, end_pts: int) -> None:
-        if self._held is not None:
-            self._encode(self._held, max(1, end_pts - self._held.pts))
-            self._held = None
-        self._write(self._ctx.encode(None))
-
-    def _encode(self, frame: av.VideoFrame, duration: int) -> None:
-        assert frame.pts is not None
-        pts = frame.pts - self._zero
-        self._writer.show(pts)
-        self._durations[pts] = duration
-        if (frame.width, frame.height) != (self._ctx.width, self._ctx.height):
-            raise SmartCutFailed("the source changes its frame size; re-encoded")
-        if frame.format.name != self._ctx.pix_fmt:
-            frame = frame.reformat(format=self._ctx.pix_fmt)
-        frame.pts = pts
-        frame.time_base = self._time_base
-        frame.pict_type = av.video.frame.PictureType.NONE  # else libx264 copies source types
-        self.count += 1
-        try:
-            packets = self._ctx.encode(frame)
-        except av.error.FFmpegError as exc:
-            raise SmartCutFailed(f"libx264 failed on a frame ({exc}); re-encoded") from exc
-        self._write(packets)
-
-    def _write(self, packets: list[av.Packet]) -> None:
-        for packet in packets:
-            assert packet.pts is not None
-            nals = [
-                nal
-                for nal in split_annexb(bytes(packet))
-                if nal_type(nal) not in (NAL_SPS, NAL_PPS, NAL_AUD)
-            ]
-            if any(nal_type(nal) == NAL_IDR for nal in nals):
-                nals = self._headers + nals
-            self._writer.write(
-                join_avcc(nals, self._length_size),
-                packet.pts,
-                packet.is_keyframe,
-                self._durations.pop(packet.pts, self._ticks),
-            )
-
-
-def _frame_rate(stream: av.VideoStream) -> Fraction | None:
-    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-    return rate if rate and rate > 0 else None
-
-
-class SmartVideo:
+class SmartVideo(VideoTrack):
     """The video track of a frame-accurate cut that copies whole GOPs (H.264 sources).
 
     Fed demuxed packets in decode order, starting at a keyframe at or before the start.
@@ -251,20 +79,21 @@ class SmartVideo:
         self,
         out: OutputContainer,
         source: av.VideoStream,
-        clock: _Clock,
+        clock: Timeline,
         start_pts: int,
         end_pts: int,
     ) -> None:
+        super().__init__()
         self._source = source
         self._clock = clock
         self._start = start_pts
         self._end = end_pts
         self._time_base = clock.time_base
         self._ticks = max(1, round(clock.frame_s / clock.time_base))
-        self._config, params = _source_parameters(source)
+        self._config, params = h264_source_parameters(source)
         self._annexb = self._config.annexb
         self._length_size = self._config.length_size
-        self._pix_fmt = _pixel_format(source, params[0])
+        self._pix_fmt = h264_pixel_format(source, params[0])
         first = params[0]
         if first.chroma_format_idc in (1, 2) and (first.width % 2 or first.height % 2):
             raise SmartCutUnsupported(
@@ -305,11 +134,11 @@ class SmartVideo:
         )
         self._stream = out.add_stream_from_template(source)  # ValueError if MP4 can't hold it
         self._stream.codec_context.extradata = combined.to_bytes()
-        self._writer = _Writer(out, self._stream, self._time_base, self._ticks)
+        self._writer = SpliceWriter(out, self._stream, self._time_base, self._ticks)
         self._decoder = source.codec_context
         if not self._decoder.is_open:
             self._decoder.thread_type = "AUTO"
-        self._head: _Encode | None = None
+        self._head: EncoderRun | None = None
         self._pending: av.VideoFrame | None = None  # latest decoded frame at or before start
         self._copying = False
         self._gop: list[av.Packet] = []
@@ -319,55 +148,33 @@ class SmartVideo:
         self._last_duration = self._ticks
         self._position: int | None = None
         self._unclean_keyframes = 0  # open-GOP keyframes inside the range, not copied from
-        self.first_pts: int | None = None
-        self.end_pts: int | None = None
-        self.done = False
-        self.frames_copied = 0
-        self.frames_reencoded = 0
-        self.note: str | None = None
 
     # -- setup -------------------------------------------------------------------------------
 
     def _encoder_options(self, sps: Sps, source: av.VideoStream) -> dict[str, str]:
-        rate = _frame_rate(source) or Fraction(25)
         params = [
             f"sps-id={self._our_id}",
             f"level={sps.level_idc}",
             f"ref={min(max(sps.max_num_ref_frames, 1), 16)}",
             f"bframes={self._bframes}",
             f"b-pyramid={'normal' if self._bframes > 1 else 'none'}",
-            f"keyint={max(1, round(KEYINT_S * float(rate)))}",
+            f"keyint={keyint(source)}",
             "open-gop=0",
             "log=-1",
         ]
-        options = {
-            "preset": PRESET,
-            "profile": _PROFILES[sps.profile_idc],
-            "crf": str(QUALITY_CRF),
-            "x264-params": ":".join(params),
-        }
-        bitrate = source.bit_rate or source.container.bit_rate or 0
-        if bitrate > 0:
-            # quality like the source's, capped near its bitrate: a head no heavier than it
-            options["maxrate"] = str(round(MAX_RATE_FACTOR * bitrate))
-            options["bufsize"] = str(round(2 * MAX_RATE_FACTOR * bitrate))
-        return options
+        return h264_options(source, profile=h264_profile(sps), x264_params=params)
 
     def _open_encoder(self) -> av.VideoCodecContext:
         source = self._source
-        ctx = av.CodecContext.create(ENCODER, "w")
+        ctx = av.CodecContext.create(H264.codec, "w")
         assert isinstance(ctx, av.VideoCodecContext)
         ctx.width, ctx.height = self._width, self._height
         ctx.pix_fmt = self._pix_fmt
         ctx.time_base = self._time_base
-        rate = _frame_rate(source)
+        rate = frame_rate(source)
         if rate:
             ctx.framerate = rate
-        if source.sample_aspect_ratio:
-            ctx.sample_aspect_ratio = source.sample_aspect_ratio
-        for attr in ("color_range", "color_primaries", "color_trc", "colorspace"):
-            with contextlib.suppress(AttributeError, ValueError, TypeError):
-                setattr(ctx, attr, getattr(source.codec_context, attr))
+        match_source(ctx, source)
         ctx.flags |= av.codec.context.Flags.global_header  # SPS/PPS once, for the avcC
         ctx.options = dict(self._options)
         try:
@@ -414,7 +221,7 @@ class SmartVideo:
     # -- GOPs --------------------------------------------------------------------------------
 
     def _close(self, gop: list[av.Packet], *, final: bool) -> None:
-        self._observed = max(self._observed, _display_lag([p.pts for p in gop]))
+        self._observed = max(self._observed, display_lag([p.pts for p in gop]))
         if not self._copying and self._clean_entry(gop):
             self._end_head(gop[0].pts)
             self._copying = True
@@ -548,10 +355,10 @@ class SmartVideo:
         else:
             self.note = f"no keyframe inside the range to copy from: all {count} frames re-encoded"
 
-    def _encode_with(self, ctx: av.VideoCodecContext) -> _Encode:
+    def _encode_with(self, ctx: av.VideoCodecContext) -> EncoderRun:
         """An encoder run that writes into this splice (the head, or the tail)."""
         assert self.first_pts is not None
-        return _Encode(
+        return EncoderRun(
             ctx,
             self._writer,
             self.first_pts,
@@ -577,7 +384,7 @@ class SmartVideo:
         for packet in gop:
             if packet.pts >= self._end:
                 self._saw_after_end(packet.pts)
-        count = _closed_prefix([p.pts for p in gop], self._end)
+        count = closed_prefix([p.pts for p in gop], self._end)
         copied, rest = gop[:count], [p for p in gop[count:] if p.pts < self._end]
         if rest:
             self._write_copied(copied, min(p.pts for p in rest))
@@ -687,53 +494,3 @@ class SmartVideo:
             end = self._last_shown + self._last_duration
         # the clip ends at end: its last frame is shown until then, not until the next one
         return min(end, self._end)
-
-
-def _closed_prefix(pts_in_decode_order: Sequence[int], end: int) -> int:
-    """Length of the longest decode-order prefix, all before ``end``, shown before the rest.
-
-    Those packets can be copied: they decode without anything after them, and every frame of
-    the clip not among them is shown later, so it can be re-encoded as a new, separate GOP.
-    """
-    n = len(pts_in_decode_order)
-    later = [math.inf] * (n + 1)  # smallest clip pts from i on
-    for i in range(n - 1, -1, -1):
-        pts = pts_in_decode_order[i]
-        later[i] = min(later[i + 1], pts if pts < end else math.inf)
-    best, shown = 0, -math.inf
-    for i, pts in enumerate(pts_in_decode_order):
-        if pts >= end:
-            break
-        shown = max(shown, pts)
-        if shown < later[i + 1]:
-            best = i + 1
-    return best
-
-
-def _source_parameters(source: av.VideoStream) -> tuple[AvcConfig, list[Sps]]:
-    name = source.codec_context.codec.canonical_name
-    if name != "h264":
-        raise SmartCutUnsupported(f"smart cut supports H.264 only; {name} was re-encoded")
-    try:
-        config = AvcConfig.from_extradata(source.codec_context.extradata)
-        params = [parse_sps(nal) for nal in config.sps]
-    except BitstreamError as exc:
-        raise SmartCutUnsupported(f"H.264 parameter sets unreadable ({exc}); re-encoded") from exc
-    first = params[0]
-    if not all(p.frame_mbs_only for p in params):
-        raise SmartCutUnsupported("smart cut does not splice interlaced H.264; re-encoded")
-    if first.profile_idc not in _PROFILES:
-        raise SmartCutUnsupported(
-            f"libx264 can't encode H.264 profile {first.profile_idc}; re-encoded"
-        )
-    return config, params
-
-
-def _pixel_format(source: av.VideoStream, sps: Sps) -> str:
-    pix_fmt = source.codec_context.pix_fmt
-    if pix_fmt is None:
-        chroma = {0: "gray", 1: "yuv420p", 2: "yuv422p", 3: "yuv444p"}[sps.chroma_format_idc]
-        pix_fmt = chroma if sps.bit_depth == 8 else f"{chroma}10le"
-    if pix_fmt not in _PIX_FMTS:
-        raise SmartCutUnsupported(f"smart cut can't re-encode {pix_fmt} video; re-encoded")
-    return pix_fmt

@@ -1,0 +1,146 @@
+"""How we encode: ONE configuration per codec, shared by every strategy that encodes.
+
+A full re-encode and a smart cut's re-encoded edges use the same H.264 settings (they had
+drifted apart: CRF 20 in one, 18 in the other), and the same rules for matching the source:
+its size, sample aspect ratio and colour description go into our stream unchanged, and our
+bitrate is capped near the source's, so what we encode is never much heavier than what we
+copy. A smart cut further matches the source's profile, level, reference and reordering depth
+and pixel format, so its edges can share a track with the source's packets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+
+from clipmaker.media.cut.errors import SmartCutUnsupported
+from clipmaker.media.cut.h264 import AvcConfig, BitstreamError, Sps, parse_sps
+from clipmaker.media.cut.plan import frame_rate
+
+__all__ = [
+    "AAC",
+    "H264",
+    "AudioEncoder",
+    "VideoEncoder",
+    "h264_options",
+    "keyint",
+    "h264_pixel_format",
+    "h264_profile",
+    "h264_source_parameters",
+    "match_source",
+]
+
+
+@dataclass(frozen=True)
+class VideoEncoder:
+    codec: str  # FFmpeg encoder name
+    preset: str
+    crf: int  # quality: at least that of typical web video...
+    max_rate_factor: float  # ...but never far above the source's own bitrate
+    keyint_s: float  # GOP length, in seconds, of what we encode
+
+
+@dataclass(frozen=True)
+class AudioEncoder:
+    codec: str
+    bitrate_per_channel: int
+    rates: frozenset[int]  # sample rates it takes; anything else is resampled to 48 kHz
+
+
+H264 = VideoEncoder(codec="libx264", preset="veryfast", crf=18, max_rate_factor=2.0, keyint_s=2.0)
+AAC = AudioEncoder(
+    codec="aac",
+    bitrate_per_channel=64_000,
+    rates=frozenset(
+        {96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350}
+    ),
+)
+
+_PROFILES = {66: "baseline", 77: "main", 100: "high", 110: "high10", 122: "high422", 244: "high444"}
+_PIX_FMTS = frozenset(
+    {
+        "yuv420p",
+        "yuvj420p",
+        "yuv422p",
+        "yuvj422p",
+        "yuv444p",
+        "yuvj444p",
+        "yuv420p10le",
+        "yuv422p10le",
+        "yuv444p10le",
+        "gray",
+    }
+)
+
+
+def keyint(source: av.VideoStream) -> int:
+    """Frames per GOP of what we encode."""
+    return max(1, round(H264.keyint_s * float(frame_rate(source) or Fraction(25))))
+
+
+def h264_options(
+    source: av.VideoStream, *, profile: str | None = None, x264_params: Sequence[str] = ()
+) -> dict[str, str]:
+    """libx264's options for ``source``: preset and quality; for a smart cut (``profile``
+    given: the source is H.264 too) also the ``x264-params`` that match the source's stream
+    and a bitrate cap near the source's, so the re-encoded edges weigh what the copied middle
+    does. (A full re-encode of another codec is not capped: an efficient codec's bitrate
+    would starve H.264.)"""
+    options = {"preset": H264.preset, "crf": str(H264.crf)}
+    if profile is None:
+        return options
+    options["profile"] = profile
+    if x264_params:
+        options["x264-params"] = ":".join(x264_params)
+    bitrate = source.bit_rate or (source.container.bit_rate if source.container else 0) or 0
+    if bitrate > 0:
+        # quality like the source's, capped near its bitrate: never much heavier than it
+        options["maxrate"] = str(round(H264.max_rate_factor * bitrate))
+        options["bufsize"] = str(round(2 * H264.max_rate_factor * bitrate))
+    return options
+
+
+def match_source(ctx: av.VideoCodecContext, source: av.VideoStream) -> None:
+    """Give our encoder the source's sample aspect ratio and colour description."""
+    if source.sample_aspect_ratio:
+        ctx.sample_aspect_ratio = source.sample_aspect_ratio
+    for attr in ("color_range", "color_primaries", "color_trc", "colorspace"):
+        with contextlib.suppress(AttributeError, ValueError, TypeError):
+            setattr(ctx, attr, getattr(source.codec_context, attr))
+
+
+def h264_profile(sps: Sps) -> str:
+    return _PROFILES[sps.profile_idc]
+
+
+def h264_source_parameters(source: av.VideoStream) -> tuple[AvcConfig, list[Sps]]:
+    name = source.codec_context.codec.canonical_name
+    if name != "h264":
+        raise SmartCutUnsupported(f"smart cut supports H.264 only; {name} was re-encoded")
+    try:
+        config = AvcConfig.from_extradata(source.codec_context.extradata)
+        params = [parse_sps(nal) for nal in config.sps]
+    except BitstreamError as exc:
+        raise SmartCutUnsupported(f"H.264 parameter sets unreadable ({exc}); re-encoded") from exc
+    first = params[0]
+    if not all(p.frame_mbs_only for p in params):
+        raise SmartCutUnsupported("smart cut does not splice interlaced H.264; re-encoded")
+    if first.profile_idc not in _PROFILES:
+        raise SmartCutUnsupported(
+            f"libx264 can't encode H.264 profile {first.profile_idc}; re-encoded"
+        )
+    return config, params
+
+
+def h264_pixel_format(source: av.VideoStream, sps: Sps) -> str:
+    pix_fmt = source.codec_context.pix_fmt
+    if pix_fmt is None:
+        chroma = {0: "gray", 1: "yuv420p", 2: "yuv422p", 3: "yuv444p"}[sps.chroma_format_idc]
+        pix_fmt = chroma if sps.bit_depth == 8 else f"{chroma}10le"
+    if pix_fmt not in _PIX_FMTS:
+        raise SmartCutUnsupported(f"smart cut can't re-encode {pix_fmt} video; re-encoded")
+    return pix_fmt
