@@ -17,8 +17,6 @@ from fractions import Fraction
 
 import av
 
-from clipmaker.media.cut.errors import SmartCutUnsupported
-from clipmaker.media.cut.h264 import AvcConfig, BitstreamError, Sps, parse_sps
 from clipmaker.media.cut.plan import frame_rate
 
 __all__ = [
@@ -28,9 +26,6 @@ __all__ = [
     "VideoEncoder",
     "h264_options",
     "keyint",
-    "h264_pixel_format",
-    "h264_profile",
-    "h264_source_parameters",
     "match_source",
 ]
 
@@ -58,22 +53,6 @@ AAC = AudioEncoder(
     rates=frozenset(
         {96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350}
     ),
-)
-
-_PROFILES = {66: "baseline", 77: "main", 100: "high", 110: "high10", 122: "high422", 244: "high444"}
-_PIX_FMTS = frozenset(
-    {
-        "yuv420p",
-        "yuvj420p",
-        "yuv422p",
-        "yuvj422p",
-        "yuv444p",
-        "yuvj444p",
-        "yuv420p10le",
-        "yuv422p10le",
-        "yuv444p10le",
-        "gray",
-    }
 )
 
 
@@ -111,36 +90,3 @@ def match_source(ctx: av.VideoCodecContext, source: av.VideoStream) -> None:
     for attr in ("color_range", "color_primaries", "color_trc", "colorspace"):
         with contextlib.suppress(AttributeError, ValueError, TypeError):
             setattr(ctx, attr, getattr(source.codec_context, attr))
-
-
-def h264_profile(sps: Sps) -> str:
-    return _PROFILES[sps.profile_idc]
-
-
-def h264_source_parameters(source: av.VideoStream) -> tuple[AvcConfig, list[Sps]]:
-    name = source.codec_context.codec.canonical_name
-    if name != "h264":
-        raise SmartCutUnsupported(f"smart cut supports H.264 only; {name} was re-encoded")
-    try:
-        config = AvcConfig.from_extradata(source.codec_context.extradata)
-        params = [parse_sps(nal) for nal in config.sps]
-    except BitstreamError as exc:
-        raise SmartCutUnsupported(f"H.264 parameter sets unreadable ({exc}); re-encoded") from exc
-    first = params[0]
-    if not all(p.frame_mbs_only for p in params):
-        raise SmartCutUnsupported("smart cut does not splice interlaced H.264; re-encoded")
-    if first.profile_idc not in _PROFILES:
-        raise SmartCutUnsupported(
-            f"libx264 can't encode H.264 profile {first.profile_idc}; re-encoded"
-        )
-    return config, params
-
-
-def h264_pixel_format(source: av.VideoStream, sps: Sps) -> str:
-    pix_fmt = source.codec_context.pix_fmt
-    if pix_fmt is None:
-        chroma = {0: "gray", 1: "yuv420p", 2: "yuv422p", 3: "yuv444p"}[sps.chroma_format_idc]
-        pix_fmt = chroma if sps.bit_depth == 8 else f"{chroma}10le"
-    if pix_fmt not in _PIX_FMTS:
-        raise SmartCutUnsupported(f"smart cut can't re-encode {pix_fmt} video; re-encoded")
-    return pix_fmt

@@ -1,29 +1,22 @@
-"""Smart cut for H.264: re-encode only the partial GOPs at the edges, copy every whole GOP.
+"""Smart cut: re-encode only the partial GOPs at the edges, copy every whole GOP bit for bit.
 
 The clip is three segments on one timeline, each closed in display order:
 
     head (re-encoded)      | copied GOPs (source packets, bit for bit) | tail (re-encoded)
     [first frame, C0)      | [C0, X)                                   | [X, end)
 
-- C0 is the first *clean entry point* at or after the first frame: an IDR picture that no frame
-  of its GOP is shown before (an open GOP's I picture is not one: the frames shown before it
-  reference the previous GOP). The head is decoded from the keyframe before the start, frames
-  before the start dropped, and encoded with libx264 set up like the source (profile, level,
-  reference and reordering depth, pixel format, size, colour, time base, frame rate; quality
-  bounded by the source's bitrate).
+- C0 is the first *clean entry point* at or after the first frame: a keyframe that decoding
+  can start at (an IDR) and that no frame of its GOP is shown before (an open GOP's I picture
+  is not one: the frames shown before it reference the previous GOP). The head is decoded from
+  the keyframe before the start, frames before the start dropped, and encoded by an encoder
+  matched to the source (``SpliceCodec``: one per codec, e.g. ``h264_splice.H264Splice``).
 - GOPs wholly inside the range are copied packet for packet. In the last one, the longest
   prefix (in decode order) whose frames are all shown before the rest is copied too; the
   frames after it (B-frames that need a picture past the end, usually a few) are decoded and
   re-encoded as a tail. When the range ends on a GOP boundary nothing is re-encoded there.
-- Parameter sets: our encoders write SPS/PPS with an id the source does not use (the next one
-  after the source's), and the track's single ``avcC`` sample entry (``avc1``) carries both the
-  source's sets and ours, by ascending id, so every slice, re-encoded or copied, finds its own.
-  Ours are also repeated in-band before each of our IDR pictures (identical to the avcC's), for
-  decoders that only take an avcC's first set. Copied packets are left untouched. Each segment
-  starts with an IDR, where H.264 allows the active SPS to change.
 - Timestamps: pts are the source's minus the first frame's; dts are recomputed for the whole
   track as "the pts shown R frames earlier" (R = the deepest frame reordering of any part), so
-  they increase strictly across the joints and never pass a pts.
+  they increase strictly across the joints and never pass a pts (``splice.SpliceWriter``).
 
 Anything this cannot splice safely raises ``SmartCutUnsupported`` (before any work: another
 codec, interlacing, an unusual pixel format) or ``SmartCutFailed`` (found while cutting); the
@@ -36,37 +29,26 @@ import av
 import av.error
 from av.container import OutputContainer
 
-from clipmaker.media.cut.encoders import (
-    H264,
-    h264_options,
-    h264_pixel_format,
-    h264_profile,
-    h264_source_parameters,
-    keyint,
-    match_source,
-)
 from clipmaker.media.cut.errors import SmartCutFailed, SmartCutUnsupported
-from clipmaker.media.cut.h264 import (
-    NAL_IDR,
-    NAL_PPS,
-    NAL_SPS,
-    AvcConfig,
-    BitstreamError,
-    Sps,
-    join_avcc,
-    nal_type,
-    parse_pps_ids,
-    parse_sps,
-)
-from clipmaker.media.cut.plan import Timeline, frame_rate
+from clipmaker.media.cut.h264_splice import H264Splice
+from clipmaker.media.cut.plan import Timeline
 from clipmaker.media.cut.splice import EncoderRun, SpliceWriter, closed_prefix, display_lag
+from clipmaker.media.cut.splicing import SpliceCodec
 from clipmaker.media.cut.track import VideoTrack
 
-__all__ = ["SmartVideo"]
+__all__ = ["SmartVideo", "splice_codec"]
+
+
+def splice_codec(source: av.VideoStream, clock: Timeline) -> SpliceCodec:
+    """The codec side of a smart cut of ``source``; ``SmartCutUnsupported`` if there is none."""
+    name = source.codec_context.codec.canonical_name
+    if name == "h264":
+        return H264Splice(source, clock)
+    raise SmartCutUnsupported(f"smart cut supports H.264 only; {name} was re-encoded")
 
 
 class SmartVideo(VideoTrack):
-    """The video track of a frame-accurate cut that copies whole GOPs (H.264 sources).
+    """The video track of a frame-accurate cut that copies whole GOPs.
 
     Fed demuxed packets in decode order, starting at a keyframe at or before the start.
     Buffers one GOP at a time (decode order, keyframe first): a GOP is only judged once its
@@ -90,50 +72,12 @@ class SmartVideo(VideoTrack):
         self._end = end_pts
         self._time_base = clock.time_base
         self._ticks = max(1, round(clock.frame_s / clock.time_base))
-        self._config, params = h264_source_parameters(source)
-        self._annexb = self._config.annexb
-        self._length_size = self._config.length_size
-        self._pix_fmt = h264_pixel_format(source, params[0])
-        first = params[0]
-        if first.chroma_format_idc in (1, 2) and (first.width % 2 or first.height % 2):
-            raise SmartCutUnsupported(
-                f"smart cut needs an even frame size, not {first.width}x{first.height}; re-encoded"
-            )
-        self._width, self._height = first.width, first.height
-        used = self._config.ids()
-        free = [i for i in range(32) if i not in used]
-        if not free:
-            raise SmartCutUnsupported("the source uses every parameter set id; re-encoded")
-        # after the source's ids if we can: the avcC lists sets by ascending id, theirs first
-        self._our_id = max(used) + 1 if max(used) < 31 else free[0]
-        # Reordering: what the source declares (or FFmpeg measured), and what we may use.
-        declared = first.max_num_reorder_frames
-        if declared is None:
-            declared = (
-                0
-                if first.poc_type == 2
-                else max(2 * source.codec_context.has_b_frames, source.codec_context.reorder_depth)
-            )
-        self._source_reorder = min(declared, 16)
-        self._bframes = 0 if self._source_reorder == 0 else (1 if self._source_reorder == 1 else 3)
-        self._encoder_reorder = min(self._bframes, 2)
+        self._codec = splice_codec(source, clock)
         self._observed = 0
-        self._options = self._encoder_options(first, source)
-        self._head_ctx = self._open_encoder()
-        ours = AvcConfig.from_extradata(self._head_ctx.extradata)
-        self._our_params = (ours.sps, ours.pps)
-        self._headers = ours.sps + ours.pps
-        combined = AvcConfig(
-            profile=max(self._config.profile, ours.profile),
-            compatibility=self._config.compatibility & ours.compatibility,
-            level=max(self._config.level, ours.level),
-            length_size=self._length_size,
-            sps=sorted(self._config.sps + ours.sps, key=lambda nal: parse_sps(nal).id),
-            pps=sorted(self._config.pps + ours.pps, key=lambda nal: parse_pps_ids(nal)[0]),
-            tail=self._config.tail or self._config.high_tail(),
-        )
         self._stream = out.add_stream_from_template(source)  # ValueError if MP4 can't hold it
-        self._stream.codec_context.extradata = combined.to_bytes()
+        extradata = self._codec.track_extradata()
+        if extradata is not None:
+            self._stream.codec_context.extradata = extradata
         self._writer = SpliceWriter(out, self._stream, self._time_base, self._ticks)
         self._decoder = source.codec_context
         if not self._decoder.is_open:
@@ -148,42 +92,6 @@ class SmartVideo(VideoTrack):
         self._last_duration = self._ticks
         self._position: int | None = None
         self._unclean_keyframes = 0  # open-GOP keyframes inside the range, not copied from
-
-    # -- setup -------------------------------------------------------------------------------
-
-    def _encoder_options(self, sps: Sps, source: av.VideoStream) -> dict[str, str]:
-        params = [
-            f"sps-id={self._our_id}",
-            f"level={sps.level_idc}",
-            f"ref={min(max(sps.max_num_ref_frames, 1), 16)}",
-            f"bframes={self._bframes}",
-            f"b-pyramid={'normal' if self._bframes > 1 else 'none'}",
-            f"keyint={keyint(source)}",
-            "open-gop=0",
-            "log=-1",
-        ]
-        return h264_options(source, profile=h264_profile(sps), x264_params=params)
-
-    def _open_encoder(self) -> av.VideoCodecContext:
-        source = self._source
-        ctx = av.CodecContext.create(H264.codec, "w")
-        assert isinstance(ctx, av.VideoCodecContext)
-        ctx.width, ctx.height = self._width, self._height
-        ctx.pix_fmt = self._pix_fmt
-        ctx.time_base = self._time_base
-        rate = frame_rate(source)
-        if rate:
-            ctx.framerate = rate
-        match_source(ctx, source)
-        ctx.flags |= av.codec.context.Flags.global_header  # SPS/PPS once, for the avcC
-        ctx.options = dict(self._options)
-        try:
-            ctx.open()
-        except av.error.FFmpegError as exc:
-            raise SmartCutUnsupported(
-                f"libx264 can't match this H.264 source ({exc}); re-encoded"
-            ) from exc
-        return ctx
 
     # -- the track protocol ------------------------------------------------------------------
 
@@ -246,16 +154,10 @@ class SmartVideo(VideoTrack):
             self._finish_head()
         self.done = True
 
-    def _is_idr(self, packet: av.Packet) -> bool:
-        try:
-            return any(nal_type(n) == NAL_IDR for n in self._config.split(bytes(packet)))
-        except BitstreamError:
-            return False
-
     def _clean_entry(self, gop: list[av.Packet]) -> bool:
         """Whether copying can start at this GOP's keyframe (and the head end before it)."""
         key = gop[0].pts
-        if not self._is_idr(gop[0]) or any(p.pts < key for p in gop):
+        if not self._codec.is_entry(gop[0]) or any(p.pts < key for p in gop):
             return False  # an open GOP: frames shown before the keyframe need the last GOP
         if key > self._start:
             return True
@@ -308,7 +210,7 @@ class SmartVideo(VideoTrack):
             self.first_pts = frame.pts
         if self._head is None:
             self._fix_reorder()
-            self._head = self._encode_with(self._head_ctx)
+            self._head = self._encode_with(self._codec.open_encoder())
         self._head.add(frame)
         self._last_shown = frame.pts
 
@@ -363,14 +265,14 @@ class SmartVideo(VideoTrack):
             self._writer,
             self.first_pts,
             self._time_base,
-            self._length_size,
             self._ticks,
-            self._headers,
+            self._codec,
         )
 
     def _fix_reorder(self) -> None:
         if self._writer.reorder is None:
-            self._writer.reorder = max(self._encoder_reorder, self._source_reorder, self._observed)
+            codec = self._codec
+            self._writer.reorder = max(codec.encoder_reorder, codec.source_reorder, self._observed)
 
     # -- copy and tail -----------------------------------------------------------------------
 
@@ -414,7 +316,7 @@ class SmartVideo(VideoTrack):
         for pts in shown:
             self._writer.show(pts - zero)
         for packet in packets:
-            payload = self._copyable(bytes(packet))
+            payload = self._codec.copied(bytes(packet))
             after = following[packet.pts]
             duration = (
                 (after - packet.pts) if after is not None else (packet.duration or self._ticks)
@@ -427,29 +329,11 @@ class SmartVideo(VideoTrack):
             segment_end - last.pts if segment_end is not None else last.duration or self._ticks
         )
 
-    def _copyable(self, payload: bytes) -> bytes:
-        """A source sample as our track stores it (AVCC: as is), checked for clashing ids."""
-        try:
-            nals = self._config.split(payload)
-        except BitstreamError:
-            return payload  # damaged (a truncated file?): copied as is, like a stream copy
-        for nal in nals:
-            kind = nal_type(nal)
-            if kind not in (NAL_SPS, NAL_PPS):
-                continue
-            try:
-                ids = {parse_sps(nal).id} if kind == NAL_SPS else set(parse_pps_ids(nal))
-            except BitstreamError:
-                continue
-            if self._our_id in ids:
-                raise SmartCutFailed("the source reuses our parameter set id; re-encoded")
-        return join_avcc(nals, self._length_size) if self._annexb else payload
-
     def _reencode_tail(self, gop: list[av.Packet], rest: list[av.Packet]) -> None:
         """Decode the last GOP and re-encode its frames from the first one not copied."""
         begin = min(p.pts for p in rest)
         packets = list(gop)
-        if any(p.pts < gop[0].pts for p in rest) or not self._is_idr(gop[0]):
+        if any(p.pts < gop[0].pts for p in rest) or not self._codec.is_entry(gop[0]):
             packets = self._previous + packets  # leading frames of an open GOP need the last
         keep: list[av.VideoFrame] = []  # only the tail's frames: a GOP of 4K frames is big
         try:
@@ -462,10 +346,8 @@ class SmartVideo(VideoTrack):
         if [f.pts for f in keep] != sorted(p.pts for p in rest):
             raise SmartCutFailed("the frames before the end did not decode cleanly; re-encoded")
         self._fix_reorder()
-        ctx = self._open_encoder()
-        again = AvcConfig.from_extradata(ctx.extradata)
-        if (again.sps, again.pps) != self._our_params:
-            raise SmartCutFailed("the tail encoder's parameter sets differ; re-encoded")
+        ctx = self._codec.open_encoder()
+        self._codec.check_encoder(ctx)
         assert self.first_pts is not None
         tail = self._encode_with(ctx)
         for frame in keep:

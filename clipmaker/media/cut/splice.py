@@ -14,15 +14,7 @@ import av.error
 from av.container import OutputContainer
 
 from clipmaker.media.cut.errors import SmartCutFailed
-from clipmaker.media.cut.h264 import (
-    NAL_AUD,
-    NAL_IDR,
-    NAL_PPS,
-    NAL_SPS,
-    join_avcc,
-    nal_type,
-    split_annexb,
-)
+from clipmaker.media.cut.splicing import SpliceCodec
 
 __all__ = ["EncoderRun", "SpliceWriter", "closed_prefix", "display_lag"]
 
@@ -78,12 +70,11 @@ class SpliceWriter:
 
 
 class EncoderRun:
-    """One libx264 run: frames in display order in, AVCC packets out.
+    """One encoder run: frames in display order in, packets as the track stores them out
+    (``SpliceCodec.encoded``).
 
     Holds one frame back, so each frame's duration (until the next one) is known when it is
-    encoded and the last one can last until the clip's end. Our SPS/PPS are in the track's
-    avcC and, repeated in-band, before each of our IDR pictures: a decoder that only takes the
-    first parameter set of an avcC (the source's) still finds ours.
+    encoded and the last one can last until the clip's end.
     """
 
     def __init__(
@@ -92,16 +83,14 @@ class EncoderRun:
         writer: SpliceWriter,
         zero: int,
         time_base: Fraction,
-        length_size: int,
         ticks: int,
-        headers: list[bytes],
+        codec: SpliceCodec,
     ) -> None:
         self._ctx = ctx
-        self._headers = headers
+        self._codec = codec
         self._writer = writer
         self._zero = zero
         self._time_base = time_base
-        self._length_size = length_size
         self._ticks = ticks
         self._held: av.VideoFrame | None = None
         self._last: int | None = None
@@ -138,21 +127,17 @@ class EncoderRun:
         try:
             packets = self._ctx.encode(frame)
         except av.error.FFmpegError as exc:
-            raise SmartCutFailed(f"libx264 failed on a frame ({exc}); re-encoded") from exc
+            name = self._codec.name
+            raise SmartCutFailed(
+                f"the {name} encoder failed on a frame ({exc}); re-encoded"
+            ) from exc
         self._write(packets)
 
     def _write(self, packets: list[av.Packet]) -> None:
         for packet in packets:
             assert packet.pts is not None
-            nals = [
-                nal
-                for nal in split_annexb(bytes(packet))
-                if nal_type(nal) not in (NAL_SPS, NAL_PPS, NAL_AUD)
-            ]
-            if any(nal_type(nal) == NAL_IDR for nal in nals):
-                nals = self._headers + nals
             self._writer.write(
-                join_avcc(nals, self._length_size),
+                self._codec.encoded(packet),
                 packet.pts,
                 packet.is_keyframe,
                 self._durations.pop(packet.pts, self._ticks),
