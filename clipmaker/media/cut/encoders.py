@@ -11,7 +11,7 @@ and pixel format, so its edges can share a track with the source's packets.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -21,7 +21,9 @@ from clipmaker.media.cut.plan import frame_rate
 
 __all__ = [
     "AAC",
+    "AV1",
     "H264",
+    "VP9",
     "AudioEncoder",
     "VideoEncoder",
     "h264_options",
@@ -33,10 +35,13 @@ __all__ = [
 @dataclass(frozen=True)
 class VideoEncoder:
     codec: str  # FFmpeg encoder name
-    preset: str
     crf: int  # quality: at least that of typical web video...
-    max_rate_factor: float  # ...but never far above the source's own bitrate
-    keyint_s: float  # GOP length, in seconds, of what we encode
+    options: Mapping[str, str]  # everything else fixed: speed, threads, what it may emit
+    max_rate_factor: float = 2.0  # ...but never far above the source's own bitrate
+    keyint_s: float = 2.0  # GOP length, in seconds, of what we encode
+
+    def base_options(self) -> dict[str, str]:
+        return {**self.options, "crf": str(self.crf)}
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,28 @@ class AudioEncoder:
     rates: frozenset[int]  # sample rates it takes; anything else is resampled to 48 kHz
 
 
-H264 = VideoEncoder(codec="libx264", preset="veryfast", crf=18, max_rate_factor=2.0, keyint_s=2.0)
+H264 = VideoEncoder(codec="libx264", crf=18, options={"preset": "veryfast"})
+# VP9 and AV1 edges of a smart cut: no hidden look-ahead (lag-in-frames=0, low-delay
+# prediction), so every packet is one shown frame, in order, as the copied packets are.
+VP9 = VideoEncoder(
+    codec="libvpx-vp9",
+    crf=30,
+    options={
+        "b": "0",
+        "deadline": "realtime",
+        "cpu-used": "8",
+        "row-mt": "1",
+        "lag-in-frames": "0",
+        "auto-alt-ref": "0",
+    },
+)
+# SVT-AV1: preset 8, not faster (preset 10 smeared single frames of noisy sources), and no
+# temporal filtering (it blends neighbouring frames into what it shows)
+AV1 = VideoEncoder(
+    codec="libsvtav1",
+    crf=22,
+    options={"preset": "8", "svtav1-params": "pred-struct=1:enable-tf=0"},
+)
 AAC = AudioEncoder(
     codec="aac",
     bitrate_per_channel=64_000,
@@ -69,7 +95,7 @@ def h264_options(
     and a bitrate cap near the source's, so the re-encoded edges weigh what the copied middle
     does. (A full re-encode of another codec is not capped: an efficient codec's bitrate
     would starve H.264.)"""
-    options = {"preset": H264.preset, "crf": str(H264.crf)}
+    options = H264.base_options()
     if profile is None:
         return options
     options["profile"] = profile

@@ -31,6 +31,7 @@ from av.container import OutputContainer
 
 from clipmaker.media.cut.errors import SmartCutFailed, SmartCutUnsupported
 from clipmaker.media.cut.h264_splice import H264Splice
+from clipmaker.media.cut.keyframe_splice import KeyframeSplice
 from clipmaker.media.cut.plan import Timeline
 from clipmaker.media.cut.splice import EncoderRun, SpliceWriter, closed_prefix, display_lag
 from clipmaker.media.cut.splicing import SpliceCodec
@@ -44,7 +45,9 @@ def splice_codec(source: av.VideoStream, clock: Timeline) -> SpliceCodec:
     name = source.codec_context.codec.canonical_name
     if name == "h264":
         return H264Splice(source, clock)
-    raise SmartCutUnsupported(f"smart cut supports H.264 only; {name} was re-encoded")
+    if name in ("vp9", "av1"):
+        return KeyframeSplice(source, clock)
+    raise SmartCutUnsupported(f"smart cut supports H.264, VP9 and AV1; {name} was re-encoded")
 
 
 class SmartVideo(VideoTrack):
@@ -74,7 +77,7 @@ class SmartVideo(VideoTrack):
         self._ticks = max(1, round(clock.frame_s / clock.time_base))
         self._codec = splice_codec(source, clock)
         self._observed = 0
-        self._stream = out.add_stream_from_template(source)  # ValueError if MP4 can't hold it
+        self._stream = self._codec.add_stream(out, source)  # ValueError if MP4 can't hold it
         extradata = self._codec.track_extradata()
         if extradata is not None:
             self._stream.codec_context.extradata = extradata

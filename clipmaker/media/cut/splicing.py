@@ -12,6 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 import av
+from av.container import OutputContainer
 
 __all__ = ["SpliceCodec"]
 
@@ -40,6 +41,11 @@ class SpliceCodec(ABC):
     @abstractmethod
     def encoded(self, packet: av.Packet) -> bytes:
         """One of our encoder's packets as the output track stores it."""
+
+    def add_stream(self, out: OutputContainer, source: av.VideoStream) -> av.VideoStream:
+        """The output track for copied and encoded packets; ``ValueError`` if the output
+        can't hold this codec."""
+        return out.add_stream_from_template(source)
 
     def track_extradata(self) -> bytes | None:
         """The output track's codec configuration (None: the source's, as it is)."""
