@@ -36,6 +36,7 @@ from clipmaker.media.cut.h264 import (
     split_annexb,
     split_avcc,
 )
+from clipmaker.media.cut.h264_splice import H264Splice
 from clipmaker.media.cut.splice import closed_prefix, display_lag
 from clipmaker.testing.sample import audio_mono, beep_times, frame_index, frame_indices
 from tests.media.conftest import FPS, GOP_S
@@ -488,3 +489,27 @@ def test_decodes_with_only_the_first_parameter_sets_of_the_avcc(
     )
     assert (check.returncode, check.stderr) == (0, "")
     assert [i for i, _ in frame_indices(trimmed)] == list(range(132, 210))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "dropped"])
+def test_a_clip_that_fails_its_check_is_redone_as_a_full_re_encode(
+    source_20s: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    """A smart cut that wrote a broken clip (a copied packet damaged, or a frame lost at a
+    joint) is caught before the clip is handed over, and redone in full, with a note."""
+    copied = H264Splice.copied
+    seen: list[int] = []
+
+    def damaged(self: H264Splice, payload: bytes) -> bytes:
+        seen.append(1)
+        out = copied(self, payload)
+        if len(seen) == 10:  # the tenth copied packet
+            return out[: len(out) // 3] if damage == "truncated" else out[:0]
+        return out
+
+    monkeypatch.setattr(H264Splice, "copied", damaged)
+    result = cut(source_20s, tmp_path / "clip.mp4", 5.3, 8.4)
+    assert result.mode == "reencode"
+    assert result.note is not None and result.note.startswith("the clip failed its check (")
+    _verify(source_20s, result, 5.3, 8.4)
+    assert {p.name for p in tmp_path.iterdir()} == {"clip.mp4"}

@@ -15,6 +15,7 @@ import av.error
 from av.container import InputContainer
 
 from clipmaker.errors import INVALID_REQUEST, ClipError
+from clipmaker.media.cut.check import clip_problem
 from clipmaker.media.cut.errors import SmartCutFailed
 from clipmaker.media.cut.mux import describe_output, part_path
 from clipmaker.media.cut.plan import Accuracy, Progress, ProgressCallback, check_arguments
@@ -123,6 +124,13 @@ def cut(
                         meter,
                         smart=smart_failed is None,
                     )
+                    if accuracy == "frame" and smart_failed is None:
+                        written = outcome.frames_copied + outcome.frames_reencoded
+                        problem = clip_problem(str(part), written)
+                        if problem is not None:
+                            raise SmartCutFailed(
+                                f"the clip failed its check ({problem}); re-encoded"
+                            )
                 except SmartCutFailed as exc:
                     if smart_failed is not None:
                         raise AssertionError("a full re-encode raised SmartCutFailed") from exc
