@@ -236,9 +236,22 @@ def source_open_gop(media_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def source_hevc(media_dir: Path) -> Path:
-    """10 s HEVC (x265) with B-frames and AAC in MP4: no smart cut, a full re-encode."""
+    """10 s HEVC (x265) with B-frames and AAC in MP4."""
     return make_video(
         media_dir / "hevc.mp4", duration_s=10, fps=FPS, video_codec="libx265", beeps=SMART_BEEPS
+    )
+
+
+@pytest.fixture(scope="session")
+def source_vp8(media_dir: Path) -> Path:
+    """8 s VP8 + Opus in WebM: a codec with no smart cut, re-encoded in full."""
+    return make_video(
+        media_dir / "vp8.webm",
+        duration_s=8,
+        fps=FPS,
+        video_codec="libvpx",
+        audio_codec="libopus",
+        beeps=SMART_BEEPS,
     )
 
 

@@ -37,13 +37,14 @@ from clipmaker.media.cut.h264 import (
     split_avcc,
 )
 from clipmaker.media.cut.h264_splice import H264Splice
+from clipmaker.media.cut.hevc_splice import hevc_nal_type
 from clipmaker.media.cut.splice import closed_prefix, display_lag
 from clipmaker.testing.sample import audio_mono, beep_times, frame_index, frame_indices
 from tests.media.conftest import FPS, GOP_S
 from tests.support.http_server import MediaServer
 
 GOP_FRAMES = round(GOP_S * FPS)
-SMART_CODECS = ("h264", "vp9", "av1")
+SMART_CODECS = ("h264", "hevc", "vp9", "av1")
 AAC_FRAME_S = 1024 / 48000  # one audio frame: the sync and length budget
 BEEP_TOLERANCE_S = 0.003  # what we actually achieve (sample-exact placement, ±1 envelope step)
 
@@ -84,8 +85,11 @@ def _samples(path: Path) -> list[tuple[int, list[bytes], bool]]:
     (H.264); other codecs' packets whole."""
     with av.open(str(path)) as container:
         video = container.streams.video[0]
-        if video.codec_context.codec.canonical_name == "h264":
+        codec = video.codec_context.codec.canonical_name
+        if codec == "h264":
             split = AvcConfig.from_extradata(video.codec_context.extradata).split
+        elif codec == "hevc":
+            split = _hevc_slices
         else:
             split = _whole
         return [
@@ -97,6 +101,13 @@ def _samples(path: Path) -> list[tuple[int, list[bytes], bool]]:
 
 def _whole(payload: bytes) -> list[bytes]:
     return [payload]
+
+
+def _hevc_slices(payload: bytes) -> list[bytes]:
+    """An HEVC sample's NAL units but its parameter sets (the smart cut repeats those
+    in-band at its joints; the slices must be the source's)."""
+    nals = split_annexb(payload) if payload[:3] == b"\x00\x00\x01" else split_avcc(payload, 4)
+    return [n for n in nals if hevc_nal_type(n) not in (32, 33, 34)]
 
 
 def _luma(path: Path, index: int, seconds: float) -> np.ndarray:
@@ -266,14 +277,14 @@ def test_open_gops_are_not_cut_points(
         assert result.note is None
 
 
-@pytest.mark.parametrize(("fixture", "codec"), [("source_hevc", "hevc")])
+@pytest.mark.parametrize(("fixture", "codec"), [("source_vp8", "vp8")])
 def test_other_codecs_fall_back_to_a_full_re_encode_and_say_so(
     request: pytest.FixtureRequest, tmp_path: Path, fixture: str, codec: str
 ) -> None:
     source = request.getfixturevalue(fixture)
     result = cut(source, tmp_path / "clip.mp4", 2.3, 6.7)
     assert (result.mode, result.video_codec, result.audio_codec) == ("reencode", "h264", "aac")
-    assert result.note == f"smart cut supports H.264, VP9 and AV1; {codec} was re-encoded"
+    assert result.note == f"smart cut supports H.264, HEVC, VP9 and AV1; {codec} was re-encoded"
     _verify(source, result, 2.3, 6.7)
 
 

@@ -1,4 +1,4 @@
-"""Smart cut beyond H.264: VP9 and AV1, 8- and 10-bit, from MP4 and WebM.
+"""Smart cut beyond H.264: HEVC, VP9 and AV1, 8- and 10-bit, from MP4, WebM and Matroska.
 
 Each source has a keyframe every 2 s and beeps at known times; every clip is checked as a
 user would (``test_smartcut._verify``): the exact frames from the one shown at ``start``, the
@@ -29,6 +29,10 @@ def _ten_bit(source: Path, dest: Path, codec: str) -> Path:
     if codec == "libvpx-vp9":
         video = ["-c:v", "libvpx-vp9", "-profile:v", "2", "-deadline", "realtime"]
         video += ["-cpu-used", "8", "-crf", "30", "-b:v", "0", "-row-mt", "1"]
+    elif codec == "libx265":
+        params = f"keyint={GOP_FRAMES}:min-keyint={GOP_FRAMES}:scenecut=0:bframes=3:open-gop=0"
+        video = ["-c:v", "libx265", "-preset", "ultrafast", "-crf", "23", "-x265-params"]
+        video += [params + ":log-level=error"]
     else:
         video = ["-c:v", "libsvtav1", "-preset", "8", "-crf", "30"]
     subprocess.run(
@@ -44,6 +48,8 @@ def codec_sources(media_dir: Path) -> dict[str, Path]:
     """name -> a 10 s source: VP9 and AV1, in WebM (Opus) and MP4 (AAC), 8-bit and 10-bit."""
     made: dict[str, Path] = {}
     for name, codec, ext in (
+        ("hevc-mp4", "libx265", "mp4"),
+        ("hevc-mkv", "libx265", "mkv"),
         ("vp9-webm", "libvpx-vp9", "webm"),
         ("vp9-mp4", "libvpx-vp9", "mp4"),
         ("av1-mp4", "libsvtav1", "mp4"),
@@ -55,11 +61,14 @@ def codec_sources(media_dir: Path) -> dict[str, Path]:
             fps=FPS,
             gop_s=GOP_S,
             video_codec=codec,
-            audio_codec="libopus" if ext == "webm" else "aac",
+            audio_codec="libopus" if ext != "mp4" else "aac",
             beeps=SMART_BEEPS,
         )
     made["vp9-10bit-webm"] = _ten_bit(
         made["vp9-webm"], media_dir / "smart-vp9-10bit.webm", "libvpx-vp9"
+    )
+    made["hevc-10bit-mp4"] = _ten_bit(
+        made["hevc-mp4"], media_dir / "smart-hevc-10bit.mp4", "libx265"
     )
     made["av1-10bit-mp4"] = _ten_bit(made["av1-mp4"], media_dir / "smart-av1-10bit.mp4", "av1")
     return made
@@ -71,7 +80,18 @@ def _pix_fmt(path: Path) -> str:
 
 
 @pytest.mark.parametrize(
-    "name", ["vp9-webm", "vp9-mp4", "vp9-10bit-webm", "av1-mp4", "av1-webm", "av1-10bit-mp4"]
+    "name",
+    [
+        "hevc-mp4",
+        "hevc-mkv",
+        "hevc-10bit-mp4",
+        "vp9-webm",
+        "vp9-mp4",
+        "vp9-10bit-webm",
+        "av1-mp4",
+        "av1-webm",
+        "av1-10bit-mp4",
+    ],
 )
 @pytest.mark.parametrize(
     ("start", "end"),

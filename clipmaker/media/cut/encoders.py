@@ -23,6 +23,7 @@ __all__ = [
     "AAC",
     "AV1",
     "H264",
+    "HEVC",
     "VP9",
     "AudioEncoder",
     "VideoEncoder",
@@ -52,6 +53,7 @@ class AudioEncoder:
 
 
 H264 = VideoEncoder(codec="libx264", crf=18, options={"preset": "veryfast"})
+HEVC = VideoEncoder(codec="libx265", crf=18, options={"preset": "veryfast"})
 # VP9 and AV1 edges of a smart cut: no hidden look-ahead (lag-in-frames=0, low-delay
 # prediction), so every packet is one shown frame, in order, as the copied packets are.
 VP9 = VideoEncoder(

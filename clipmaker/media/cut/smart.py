@@ -31,6 +31,7 @@ from av.container import OutputContainer
 
 from clipmaker.media.cut.errors import SmartCutFailed, SmartCutUnsupported
 from clipmaker.media.cut.h264_splice import H264Splice
+from clipmaker.media.cut.hevc_splice import HevcSplice
 from clipmaker.media.cut.keyframe_splice import KeyframeSplice
 from clipmaker.media.cut.plan import Timeline
 from clipmaker.media.cut.splice import EncoderRun, SpliceWriter, closed_prefix, display_lag
@@ -45,9 +46,11 @@ def splice_codec(source: av.VideoStream, clock: Timeline) -> SpliceCodec:
     name = source.codec_context.codec.canonical_name
     if name == "h264":
         return H264Splice(source, clock)
+    if name == "hevc":
+        return HevcSplice(source, clock)
     if name in ("vp9", "av1"):
         return KeyframeSplice(source, clock)
-    raise SmartCutUnsupported(f"smart cut supports H.264, VP9 and AV1; {name} was re-encoded")
+    raise SmartCutUnsupported(f"smart cut supports H.264, HEVC, VP9 and AV1; {name} was re-encoded")
 
 
 class SmartVideo(VideoTrack):
