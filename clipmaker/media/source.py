@@ -57,6 +57,7 @@ __all__ = [
 ]
 
 NETWORK_TIMEOUT_S = 30.0
+MP4_OPTIONS = {"probesize": "32", "analyzeduration": "0"}
 FetchPath = Literal["range", "full", "local"]
 # Opens a source its own way (``SourceOpener``); the container closes on exit.
 Opener = Callable[[], contextlib.AbstractContextManager[InputContainer]]
@@ -139,6 +140,7 @@ class SourceOpener:
         self.fetch_path: FetchPath | None = None
         self.local_path: Path | None = None
         self._session: HttpSession | None = None
+        self._range_url: str | None = None  # a file read with ranges (not a playlist)
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         self._lock = threading.Lock()
 
@@ -181,6 +183,12 @@ class SourceOpener:
             fatal = self.guard.error
         if fatal is not None and fatal is not current:
             raise fatal from current
+
+    def plan(self, byte_ranges: list[tuple[int, int]]) -> None:
+        """Which bytes a cut still needs, from the container's index (``cut`` says): the
+        reader then fetches those ranges and nothing beyond them but single blocks."""
+        if self._range_url is not None:
+            self.session().plan(self._range_url, byte_ranges)
 
     def session(self) -> HttpSession:
         with self._lock:
@@ -255,12 +263,23 @@ class SourceOpener:
                 f"{describe_location(url)} is a DASH manifest; resolve it first (resolve "
                 "picks its video and audio streams)",
             )
+        self._range_url = url
+        if head[4:8] == b"ftyp":
+            # An MP4's header describes every stream: probing packets past it would read the
+            # file in order until each stream showed up, all of it where audio comes after
+            # all video (FFmpeg's find_stream_info). The cut reads what its index says.
+            return self._av_open(reader, "range", options=MP4_OPTIONS)
         return self._av_open(reader, "range")
 
     def _av_open(
-        self, source: str | io.RawIOBase, fetch_path: FetchPath, *, format: str | None = None
+        self,
+        source: str | io.RawIOBase,
+        fetch_path: FetchPath,
+        *,
+        format: str | None = None,
+        options: Mapping[str, str] | None = None,
     ) -> tuple[InputContainer, FetchPath]:
-        options: dict[str, str] = {}
+        options = dict(options or {})
         io_open = None
         if isinstance(source, str) and not is_url(source):
             options["protocol_whitelist"] = "file"  # a downloaded copy: local reads only

@@ -15,13 +15,16 @@ import av.error
 from av.container import InputContainer
 
 from clipmaker.errors import INVALID_REQUEST, ClipError
+from clipmaker.media.cut.byteplan import Planner
 from clipmaker.media.cut.check import clip_problem
 from clipmaker.media.cut.errors import SmartCutFailed
 from clipmaker.media.cut.mux import describe_output, part_path
 from clipmaker.media.cut.plan import Accuracy, Progress, ProgressCallback, check_arguments
 from clipmaker.media.cut.run import reset_decoders, run
 from clipmaker.media.failures import media_error
-from clipmaker.media.source import NETWORK_TIMEOUT_S, Opener, open_input
+from clipmaker.media.http.counter import ByteCounter
+from clipmaker.media.locations import check_location
+from clipmaker.media.source import NETWORK_TIMEOUT_S, Opener, SourceOpener
 
 __all__ = ["CutResult", "cut"]
 
@@ -56,19 +59,24 @@ def _enter(
     where: str | Path,
     http_headers: Mapping[str, str] | None,
     timeout_s: float,
-) -> InputContainer:
+) -> tuple[InputContainer, Planner | None]:
+    """The opened input, and where to tell it which bytes the cut needs (if it can be told)."""
     if isinstance(location, str | Path):
-        return stack.enter_context(
-            open_input(location, http_headers=http_headers, timeout_s=timeout_s)
+        check_location(location)
+        opener = stack.enter_context(
+            SourceOpener(location, headers=http_headers, counter=ByteCounter(), timeout_s=timeout_s)
         )
+        return stack.enter_context(opener()), opener.plan
     if not callable(location):
         raise ClipError(INVALID_REQUEST, f"cannot open {type(location).__name__} as a source")
     try:
-        return stack.enter_context(location())
+        container = stack.enter_context(location())
     except ClipError:
         raise
     except (av.error.FFmpegError, OSError, EOFError) as exc:
         raise media_error(exc, where, opening=True) from exc
+    plan = getattr(location, "plan", None)
+    return container, plan if callable(plan) else None
 
 
 def cut(
@@ -102,14 +110,15 @@ def cut(
     meter = Progress(progress, end - start)
     try:
         with contextlib.ExitStack() as stack:
-            container = _enter(stack, source, where, http_headers, timeout_s)
+            container, plan = _enter(stack, source, where, http_headers, timeout_s)
+            audio_plan: Planner | None = None
             audio_input = None
             if audio is not None:
                 assert audio_where is not None
-                audio_input = (
-                    _enter(stack, audio, audio_where, http_headers, timeout_s),
-                    audio_where,
+                audio_container, audio_plan = _enter(
+                    stack, audio, audio_where, http_headers, timeout_s
                 )
+                audio_input = (audio_container, audio_where)
             smart_failed: str | None = None
             while True:
                 try:
@@ -123,6 +132,7 @@ def cut(
                         accuracy,
                         meter,
                         smart=smart_failed is None,
+                        planners=(plan, audio_plan),
                     )
                     if accuracy == "frame" and smart_failed is None:
                         written = outcome.frames_copied + outcome.frames_reencoded

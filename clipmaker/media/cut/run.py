@@ -14,11 +14,13 @@ import av.error
 from av.container import InputContainer
 
 from clipmaker.errors import NO_VIDEO_STREAM, NOT_MEDIA, RANGE_OUT_OF_BOUNDS, ClipError
+from clipmaker.media.cut.byteplan import Planner, audio_ranges, clip_ranges
 from clipmaker.media.cut.demux import audio_packets, interleave, packets_from_keyframe, pump
 from clipmaker.media.cut.mux import open_output
 from clipmaker.media.cut.plan import (
     Accuracy,
     Progress,
+    Timeline,
     check_not_truncated,
     check_range,
     source_timeline,
@@ -62,8 +64,10 @@ def run(
     meter: Progress,
     *,
     smart: bool,
+    planners: tuple[Planner | None, Planner | None] = (None, None),
 ) -> Outcome:
-    """Cut into ``part``."""
+    """Cut into ``part``. ``planners``: where to say which bytes the cut needs, for the
+    source and for the separate audio input (``SourceOpener.plan``)."""
     where = describe_location(source)
     video, audio = main_streams(container)
     if video is None:
@@ -78,6 +82,7 @@ def run(
     requested_end = end
     end = check_range(start, end, timeline)
     start_pts, end_pts = timeline.pts(start), timeline.pts(end)
+    _plan(container, video, audio, audio_input, timeline, start_pts, end_pts, planners)
 
     out = open_output(part)
     try:
@@ -130,3 +135,25 @@ def run(
         frames_copied=video_track.frames_copied,
         note=note,
     )
+
+
+def _plan(
+    container: InputContainer,
+    video: av.VideoStream,
+    audio: av.AudioStream | None,
+    audio_input: tuple[InputContainer, str | Path] | None,
+    timeline: Timeline,
+    start_pts: int,
+    end_pts: int,
+    planners: tuple[Planner | None, Planner | None],
+) -> None:
+    """Tell the inputs which bytes the cut needs, where their index says (``byteplan``)."""
+    plan, audio_plan = planners
+    own_audio = audio if audio_input is None else None
+    ranges, from_s = clip_ranges(container, video, own_audio, timeline, start_pts, end_pts)
+    if plan is not None and ranges is not None:
+        plan(ranges)
+    if audio_plan is not None and audio_input is not None and audio is not None:
+        more = audio_ranges(audio_input[0], audio, from_s, timeline.absolute(end_pts))
+        if more is not None:
+            audio_plan(more)

@@ -212,6 +212,9 @@ class RangeReader(io.RawIOBase):
         blocks = max(1, window // BLOCK_SIZE)
         first_byte = index * BLOCK_SIZE
         stop = index + blocks
+        planned = self._session.planned_stop(self.url, index)
+        if planned is not None:  # the index says what is needed: that range, or one block
+            stop = min(planned, index + MAX_REQUEST // BLOCK_SIZE)
         limit = self._res.size
         if self._end is not None:
             limit = self._end if limit is None else min(limit, self._end)

@@ -31,7 +31,13 @@ from clipmaker.media.http.errors import (
     parse_total,
     unreachable,
 )
-from clipmaker.media.http.sizes import CACHE_BYTES, MAX_REQUEST, RETRIES, RETRY_DELAYS_S
+from clipmaker.media.http.sizes import (
+    BLOCK_SIZE,
+    CACHE_BYTES,
+    MAX_REQUEST,
+    RETRIES,
+    RETRY_DELAYS_S,
+)
 from clipmaker.net import AddressPolicy, SourceForbidden, pinned_client, proxied_client
 from clipmaker.net.bounds import TransferGuard
 
@@ -104,6 +110,7 @@ class HttpSession:
         self._lock = threading.Lock()
         self._resources: dict[str, Resource] = {}
         self.cache = BlockCache(max(cache_bytes, 2 * MAX_REQUEST))
+        self._plans: dict[str, list[tuple[int, int]]] = {}  # url -> block ranges [a, b)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -140,6 +147,37 @@ class HttpSession:
             if res is None:
                 res = self._resources[url] = Resource(url)
             return res
+
+    def plan(self, url: str, byte_ranges: list[tuple[int, int]]) -> None:
+        """Say which bytes of ``url`` are still needed (``[first, stop)`` each, from the
+        container's index): readers then fetch each range whole, in one request where it
+        fits, and never read ahead past its end."""
+        blocks = sorted(
+            (first // BLOCK_SIZE, -(-stop // BLOCK_SIZE))
+            for first, stop in byte_ranges
+            if stop > first
+        )
+        merged: list[tuple[int, int]] = []
+        for a, b in blocks:
+            if merged and a <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+            else:
+                merged.append((a, b))
+        with self._lock:
+            self._plans[url] = merged
+
+    def planned_stop(self, url: str, index: int) -> int | None:
+        """Where a fetch from block ``index`` should stop (exclusive) under the plan for
+        ``url``: the end of the planned range holding it; None outside the plan (the reader's
+        own read-ahead then applies: a demuxer's detours are its business)."""
+        with self._lock:
+            plan = self._plans.get(url)
+        if plan is None:
+            return None
+        for a, b in plan:
+            if a <= index < b:
+                return b
+        return None
 
     # -- requests -------------------------------------------------------------------------
 
