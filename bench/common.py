@@ -1,6 +1,6 @@
 """What every benchmark shares: result rows, cached sources, the loopback server, the service.
 
-Sources are ``clipmaker.media.sample.make_video`` videos (every frame carries its index, audio
+Sources are ``clipmaker.testing.sample.make_video`` videos (every frame carries its index, audio
 is a tone with espeak-ng speech). Long ones are one generated segment repeated with FFmpeg's
 concat demuxer (stream copy): drawing frames in Python runs at 40-300 fps here, so a 30-minute
 source drawn frame by frame would cost minutes, while a copy costs seconds. Segments are 40 s:
@@ -207,7 +207,7 @@ def sample_video(
 ) -> Path:
     """A cached ``make_video`` source of exactly ``duration_s`` (repeats of a 40 s segment when
     longer than one), H.264 + AAC in a faststart MP4, served from ``SOURCES``."""
-    from clipmaker.media.sample import make_video
+    from clipmaker.testing.sample import make_video
 
     w, h = size
     key = f"{w}x{h}-{fps}fps-gop{gop_s:g}-crf{crf}-seed{seed}" + ("-speech" if speech else "")

@@ -22,7 +22,7 @@ if __package__ in (None, ""):  # run as a script: bench/run.py
 
 from bench.common import BENCH_DIR, Context, Row, log, machine, markdown_table, text_table
 
-BENCHMARKS = ("bytes", "walltime", "memory", "throughput")
+BENCHMARKS = ("bytes", "walltime", "memory", "throughput", "codecs")
 README_START = "<!-- results:start -->"
 README_END = "<!-- results:end -->"
 
@@ -34,13 +34,14 @@ def _steps(names: list[str]) -> list[tuple[str, str, Callable[[Context], None]]]
     starts (or on its own if throughput is not selected), so that no Ray process is running
     while the single-process timings are taken.
     """
-    from bench import bytes_read, memory, throughput, wall_time
+    from bench import bytes_read, codecs, memory, throughput, wall_time
 
     table = {
         "bytes": [("1. bytes read (cut)", bytes_read.run)],
         "walltime": [("2. wall time of a frame-accurate clip", wall_time.run)],
         "memory": [("3. peak memory vs source length", memory.run)],
         "throughput": [("4. jobs per minute", throughput.run)],
+        "codecs": [("5. smart cut per codec", codecs.run)],
     }
     steps = [(name, title, fn) for name in BENCHMARKS if name in names for title, fn in table[name]]
     if "bytes" in names:

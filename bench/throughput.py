@@ -114,7 +114,7 @@ def _clipmaker(ctx: Context, jobs: list[Job]) -> tuple[float, dict[str, int], li
 def _check_clips(ctx: Context, client, details: list) -> None:
     """Are the clips right? Each opens on the source frame shown at ``start`` (every frame
     carries its index) and lasts ``end - start`` to within two frames. Not timed."""
-    from clipmaker.media.sample import first_frame_index_and_time
+    from clipmaker.testing.sample import first_frame_index_and_time
 
     checked, wrong = 0, []
     folder = ctx.workdir / "service-clips"

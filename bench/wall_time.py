@@ -34,7 +34,7 @@ def _video_frames(path: Path) -> int:
 
 
 def _first_index(path: Path) -> str:
-    from clipmaker.media.sample import first_frame_index_and_time
+    from clipmaker.testing.sample import first_frame_index_and_time
 
     try:
         return str(first_frame_index_and_time(path)[0])
@@ -44,7 +44,7 @@ def _first_index(path: Path) -> str:
 
 def _check_frames(path: Path, first: int, count: int) -> str:
     """Does the clip show source frames first, first+1, ... (modulo the repeated segment)?"""
-    from clipmaker.media.sample import frame_indices
+    from clipmaker.testing.sample import frame_indices
 
     period = round(SEGMENT_S * FPS)
     try:

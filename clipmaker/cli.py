@@ -156,7 +156,7 @@ def demo(
     keep_serving: Annotated[bool, typer.Option(help="Keep the service up afterwards.")] = False,
 ) -> None:
     """Start everything on this machine, clip a sample video with subtitles, print the links."""
-    from clipmaker.media.sample import make_video
+    from clipmaker.testing.sample import make_video
 
     configure_logging()
     settings = Settings()

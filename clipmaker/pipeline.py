@@ -28,8 +28,7 @@ from clipmaker.jobs.models import (
     StoredResult,
     Timings,
 )
-from clipmaker.media import ResolvedSource, cut, resolve
-from clipmaker.media.http_io import ByteCounter, SourceOpener
+from clipmaker.media import ByteCounter, ResolvedSource, SourceOpener, cut, resolve
 from clipmaker.media.youtube import MESSAGES, YoutubeOptions, pot_provider_plugin_dir
 from clipmaker.net import AddressPolicy
 from clipmaker.net.bounds import TransferGuard

@@ -5,80 +5,36 @@ an http(s) media URL, and turns every way that can fail into a ``ClipError`` wit
 program can branch on: the URL is unreachable, the bytes are not media at all, or they are media
 that is damaged (a header with no decodable stream, a truncated file).
 
-The same opening and error mapping is used by ``cut`` (``open_input``, ``media_error``), so a
-source fails the same way whichever step meets it first. Network reads go through our own HTTP
-reader (``http_io``): bounded Range requests, every byte counted (pass a ``ByteCounter``), and a
-full download into a temporary directory when the server does not support Range.
+Opening (``media.source``) and error mapping (``media.failures``) are shared with ``cut``, so a
+source fails the same way whichever step meets it first.
 """
 
 from __future__ import annotations
 
-import errno
-import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urlsplit
 
 import av
 import av.error
 from av.container import InputContainer
 
-from clipmaker.errors import (
-    CORRUPT_MEDIA,
-    INVALID_SOURCE_URL,
-    NOT_MEDIA,
-    SOURCE_UNREACHABLE,
-    ClipError,
-)
-from clipmaker.media.http_io import (
-    ByteCounter,
-    SourceOpener,
-    describe_location,
-    is_playlist_data,
-    is_url,
-)
+from clipmaker.errors import CORRUPT_MEDIA, NOT_MEDIA, ClipError
+from clipmaker.media.failures import media_error
+from clipmaker.media.http.counter import ByteCounter
+from clipmaker.media.locations import describe_location
+from clipmaker.media.source import NETWORK_TIMEOUT_S, Opener, open_input
 
 __all__ = [
     "AudioInfo",
-    "check_container",
-    "check_location",
-    "codec_name",
     "MediaInfo",
-    "Opener",
     "VideoInfo",
-    "describe_location",
-    "is_url",
+    "codec_name",
     "main_streams",
-    "media_error",
-    "open_input",
     "probe",
 ]
-
-NETWORK_TIMEOUT_S = 30.0
-# Opens a source its own way (``http_io.SourceOpener``); the container closes on exit.
-Opener = Callable[[], AbstractContextManager[InputContainer]]
-# Demuxers FFmpeg picks for things that are not videos (text art, pictures, subtitles);
-# "not media" is the honest answer for those.
-_NOT_VIDEO_FORMATS = frozenset(
-    {"tty", "bin", "xbin", "adf", "idf", "image2", "lrc", "srt", "webvtt", "ass", "sup"}
-)
-# Magic numbers of containers: a file that starts like media but can't be read is damaged.
-_MEDIA_MAGIC: tuple[tuple[int, bytes], ...] = (
-    (4, b"ftyp"),  # MP4 / MOV / 3GP
-    (4, b"moov"),
-    (4, b"mdat"),
-    (4, b"free"),
-    (4, b"wide"),
-    (0, b"\x1a\x45\xdf\xa3"),  # Matroska / WebM (EBML)
-    (0, b"RIFF"),  # AVI / WAV
-    (0, b"FLV"),
-    (0, b"OggS"),
-    (0, b"\x00\x00\x01\xba"),  # MPEG-PS
-    (0, b"\x30\x26\xb2\x75"),  # ASF / WMV
-)
 
 
 @dataclass(frozen=True)
@@ -104,119 +60,6 @@ class MediaInfo:
     format_name: str  # FFmpeg's demuxer name, e.g. "mov,mp4,m4a,3gp,3g2,mj2"
     video: VideoInfo | None
     audio: AudioInfo | None
-
-
-def check_location(location: str | Path) -> str:
-    """``location`` as a name FFmpeg can open; refuses URLs that are not http(s)."""
-    if isinstance(location, Path):
-        return str(location)
-    if is_playlist_data(location):
-        return location
-    if "://" in location.split("?", 1)[0] and not is_url(location):
-        scheme = location.split("://", 1)[0]
-        raise ClipError(
-            INVALID_SOURCE_URL, f"only http(s) URLs and local files can be read, not {scheme}://"
-        )
-    if is_url(location) and not urlsplit(location).hostname:
-        raise ClipError(INVALID_SOURCE_URL, f"{location!r} is not a valid URL (no host)")
-    return location
-
-
-def _remote(location: str | Path) -> bool:
-    return is_url(location) or is_playlist_data(location)
-
-
-def _looks_like_media(location: str | Path) -> bool:
-    """Whether a local file starts with a known container signature."""
-    if _remote(location):
-        return False
-    try:
-        with open(location, "rb") as fh:
-            head = fh.read(16)
-    except OSError:
-        return False
-    return any(head[at : at + len(magic)] == magic for at, magic in _MEDIA_MAGIC)
-
-
-def media_error(exc: BaseException, location: str | Path, *, opening: bool = False) -> ClipError:
-    """The ``ClipError`` for an FFmpeg (or OS) error met while opening or reading ``location``.
-
-    ``opening``: the error came from opening the container, where "invalid data" means the
-    bytes are not a format FFmpeg knows (``not_media``) unless they start like a known
-    container; while reading, it means damage (``corrupt_media``).
-    """
-    if isinstance(exc, ClipError):
-        return exc
-    where = describe_location(location)
-    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    if isinstance(exc, av.error.HTTPError | av.error.HTTPClientError):
-        return ClipError(SOURCE_UNREACHABLE, f"the server refused {where}: {reason}")
-    if isinstance(exc, TimeoutError | av.error.ExitError):
-        return ClipError(SOURCE_UNREACHABLE, f"timed out reading {where}")
-    if isinstance(exc, ConnectionError):
-        return ClipError(SOURCE_UNREACHABLE, f"could not connect to {where}: {reason}")
-    if isinstance(exc, PermissionError) and _remote(location):
-        # The server answered; FFmpeg refused what the bytes asked it to open (a damaged
-        # index pointing at a file or protocol outside the allowed list).
-        return ClipError(CORRUPT_MEDIA, f"{where} is damaged and cannot be read ({reason})")
-    if isinstance(exc, PermissionError) and os.access(location, os.R_OK):
-        # We may read the file; FFmpeg refused a file it names (a concat list, a playlist).
-        return ClipError(NOT_MEDIA, f"{where} refers to other files; it is not a media file")
-    if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
-        return ClipError(SOURCE_UNREACHABLE, f"cannot read {where}: {reason}")
-    if isinstance(exc, av.error.InvalidDataError):
-        if opening and not _looks_like_media(location):
-            return ClipError(
-                NOT_MEDIA, f"{where} is not a video or audio file FFmpeg can read ({reason})"
-            )
-        return ClipError(CORRUPT_MEDIA, f"{where} is damaged and cannot be read ({reason})")
-    if isinstance(exc, EOFError):
-        return ClipError(CORRUPT_MEDIA, f"{where} ends early: the file looks truncated")
-    if isinstance(exc, OSError) and _remote(location):
-        # EIO from the network stack covers DNS failures and dropped connections.
-        return ClipError(SOURCE_UNREACHABLE, f"could not read {where}: {reason}")
-    if isinstance(exc, OSError) and getattr(exc, "errno", None) == errno.EIO:
-        return ClipError(SOURCE_UNREACHABLE, f"could not read {where}: {reason}")
-    return ClipError(CORRUPT_MEDIA, f"{where} could not be read: {reason}")
-
-
-def check_container(container: InputContainer, location: str | Path) -> None:
-    """Refuse what opened but is not audio or video (text art, pictures, subtitles)."""
-    if container.format.name in _NOT_VIDEO_FORMATS or container.format.name.endswith("_pipe"):
-        raise ClipError(
-            NOT_MEDIA,
-            f"{describe_location(location)} is not a video or audio file "
-            f"(it reads as {container.format.long_name or container.format.name})",
-        )
-
-
-@contextmanager
-def open_input(
-    location: str | Path,
-    *,
-    http_headers: Mapping[str, str] | None = None,
-    timeout_s: float = NETWORK_TIMEOUT_S,
-    counter: ByteCounter | None = None,
-) -> Iterator[InputContainer]:
-    """Open a local file or http(s) media URL with PyAV, mapping failures to ``ClipError``.
-
-    URLs are read with bounded Range requests through ``http_io`` (bytes received are added
-    to ``counter`` when given); a server without Range support is downloaded whole into a
-    temporary directory, removed on exit. HLS playlists open with the hls demuxer. Local files
-    are read with FFmpeg's file protocol only.
-
-    The container is closed on exit. Errors raised inside the ``with`` body are the caller's
-    to map (``media_error``), since only the caller knows what it was doing.
-    """
-    check_location(location)
-    opener = SourceOpener(
-        location,
-        headers=http_headers,
-        counter=counter if counter is not None else ByteCounter(),
-        timeout_s=timeout_s,
-    )
-    with opener, opener() as container:
-        yield container
 
 
 _StreamT = TypeVar("_StreamT", av.VideoStream, av.AudioStream)
@@ -326,7 +169,7 @@ def probe(
     counter: ByteCounter | None = None,
 ) -> MediaInfo:
     """Describe ``location``: a local path, an http(s) media URL, or an ``Opener``
-    (``http_io.SourceOpener``; it has its own headers and counter, so ``http_headers`` and
+    (``media.source.SourceOpener``; it has its own headers and counter, so ``http_headers`` and
     ``counter`` are not used). Probing through the opener the cut will use shares its cache:
     the header is fetched once.
 

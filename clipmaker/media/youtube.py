@@ -34,8 +34,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
+from typing import Any
 
 import httpx
 from yt_dlp.networking.exceptions import HTTPError as YtdlpHTTPError
@@ -52,11 +51,9 @@ from clipmaker.errors import (
     SOURCE_UNREACHABLE,
     ClipError,
 )
+from clipmaker.media.resolved import ResolvedSource, url_expiry
 from clipmaker.net import AddressPolicy, pinned_client, proxied_client
 from clipmaker.net.bounds import TransferGuard
-
-if TYPE_CHECKING:
-    from clipmaker.media.fetch import ResolvedSource
 
 __all__ = [
     "MESSAGES",
@@ -127,17 +124,6 @@ def pot_provider_plugin_dir() -> str | None:
     except metadata.PackageNotFoundError:
         return None
     return str(site.resolve().parent) if (site / "yt_dlp_plugins").is_dir() else None
-
-
-def url_expiry(url: str | None) -> float | None:
-    """The Unix time a googlevideo URL stops working (its ``expire`` parameter), if it says."""
-    if not url:
-        return None
-    values = parse_qs(urlsplit(url).query).get("expire")
-    try:
-        return float(values[0]) if values else None
-    except ValueError:
-        return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,7 +229,7 @@ def probe_status(
         return 0
 
 
-Again = Callable[[str | None, bool], "ResolvedSource"]
+Again = Callable[[str | None, bool], ResolvedSource]
 Probe = Callable[[str, dict[str, str]], int]
 
 

@@ -19,10 +19,10 @@ import pytest
 import redis
 
 from clipmaker.client import Client
-from clipmaker.media.sample import make_video
 from clipmaker.settings import Settings
 from clipmaker.tenants.keys import KeyRepository
 from clipmaker.tenants.models import ApiKeyCreate
+from clipmaker.testing.sample import make_video
 from tests.conftest import fresh_postgres_database, make_bucket
 from tests.support.http_server import MediaServer, serve_directory
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import av
 import httpx
 
-from clipmaker.media.sample import frame_index
+from clipmaker.testing.sample import frame_index
 from tests.support.waiting import wait_for
 
 __all__ = ["ClipFacts", "clip_facts", "download", "wait_for"]

@@ -21,9 +21,9 @@ import pytest
 import redis
 
 from clipmaker.client import Client
-from clipmaker.media.http_io import MAX_REQUEST
-from clipmaker.media.sample import make_video
+from clipmaker.media.http import MAX_REQUEST
 from clipmaker.media.youtube import MESSAGES
+from clipmaker.testing.sample import make_video
 from tests.api.conftest import Service, _settings
 from tests.api.helpers import clip_facts, download
 from tests.support.streaming import remux

@@ -1,6 +1,6 @@
 """Media made once per test session, and a loopback HTTP server that serves it.
 
-Sources are synthetic (see ``clipmaker.media.sample``): every frame carries its index and
+Sources are synthetic (see ``clipmaker.testing.sample``): every frame carries its index and
 the audio carries beeps at known times, so a test can check which source frame a clip starts on
 and whether sound stayed in sync. Generating them costs a few seconds, so they are shared.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from clipmaker.media.sample import make_video
+from clipmaker.testing.sample import make_video
 from tests.support.http_server import MediaServer, serve_directory
 
 FPS = 25
@@ -236,9 +236,22 @@ def source_open_gop(media_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def source_hevc(media_dir: Path) -> Path:
-    """10 s HEVC (x265) with B-frames and AAC in MP4: no smart cut, a full re-encode."""
+    """10 s HEVC (x265) with B-frames and AAC in MP4."""
     return make_video(
         media_dir / "hevc.mp4", duration_s=10, fps=FPS, video_codec="libx265", beeps=SMART_BEEPS
+    )
+
+
+@pytest.fixture(scope="session")
+def source_vp8(media_dir: Path) -> Path:
+    """8 s VP8 + Opus in WebM: a codec with no smart cut, re-encoded in full."""
+    return make_video(
+        media_dir / "vp8.webm",
+        duration_s=8,
+        fps=FPS,
+        video_codec="libvpx",
+        audio_codec="libopus",
+        beeps=SMART_BEEPS,
     )
 
 
@@ -272,3 +285,58 @@ def dash_pair(media_dir: Path, source_20s: Path) -> tuple[Path, Path]:
     subprocess.run([*ffmpeg, "-an", str(video)], check=True)
     subprocess.run([*ffmpeg, "-vn", str(audio)], check=True)
     return video, audio
+
+
+_GOP_FRAMES = round(GOP_S * FPS)
+
+
+def _ten_bit(source: Path, dest: Path, codec: str) -> Path:
+    """``source`` re-encoded to 10-bit 4:2:0 with the same keyframes (ffmpeg CLI)."""
+    if dest.exists():
+        return dest
+    if codec == "libvpx-vp9":
+        video = ["-c:v", "libvpx-vp9", "-profile:v", "2", "-deadline", "realtime"]
+        video += ["-cpu-used", "8", "-crf", "30", "-b:v", "0", "-row-mt", "1"]
+    elif codec == "libx265":
+        params = f"keyint={_GOP_FRAMES}:min-keyint={_GOP_FRAMES}:scenecut=0:bframes=3:open-gop=0"
+        video = ["-c:v", "libx265", "-preset", "ultrafast", "-crf", "23", "-x265-params"]
+        video += [params + ":log-level=error"]
+    else:
+        video = ["-c:v", "libsvtav1", "-preset", "8", "-crf", "30"]
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(source), *video, "-pix_fmt", "yuv420p10le"]
+        + ["-g", str(_GOP_FRAMES), "-keyint_min", str(_GOP_FRAMES), "-c:a", "copy", str(dest)],
+        check=True,
+    )
+    return dest
+
+
+@pytest.fixture(scope="session")
+def codec_sources(media_dir: Path) -> dict[str, Path]:
+    """name -> a 10 s source: VP9 and AV1, in WebM (Opus) and MP4 (AAC), 8-bit and 10-bit."""
+    made: dict[str, Path] = {}
+    for name, codec, ext in (
+        ("hevc-mp4", "libx265", "mp4"),
+        ("hevc-mkv", "libx265", "mkv"),
+        ("vp9-webm", "libvpx-vp9", "webm"),
+        ("vp9-mp4", "libvpx-vp9", "mp4"),
+        ("av1-mp4", "libsvtav1", "mp4"),
+        ("av1-webm", "libsvtav1", "webm"),
+    ):
+        made[name] = make_video(
+            media_dir / f"smart-{name}.{ext}",
+            duration_s=10,
+            fps=FPS,
+            gop_s=GOP_S,
+            video_codec=codec,
+            audio_codec="libopus" if ext != "mp4" else "aac",
+            beeps=SMART_BEEPS,
+        )
+    made["vp9-10bit-webm"] = _ten_bit(
+        made["vp9-webm"], media_dir / "smart-vp9-10bit.webm", "libvpx-vp9"
+    )
+    made["hevc-10bit-mp4"] = _ten_bit(
+        made["hevc-mp4"], media_dir / "smart-hevc-10bit.mp4", "libx265"
+    )
+    made["av1-10bit-mp4"] = _ten_bit(made["av1-mp4"], media_dir / "smart-av1-10bit.mp4", "av1")
+    return made

@@ -11,7 +11,7 @@ import pytest
 
 from clipmaker.errors import ClipError
 from clipmaker.media import CutResult, cut
-from clipmaker.media.sample import (
+from clipmaker.testing.sample import (
     beep_times,
     first_frame_index_and_time,
     frame_indices,
@@ -138,9 +138,10 @@ def test_keyframe_cut_starting_on_a_keyframe(source_20s: Path, tmp_path: Path) -
     assert result.duration == pytest.approx(2.0, abs=FRAME_S + EPS)
 
 
-def test_webm_source_is_re_encoded_to_h264(source_webm: Path, tmp_path: Path) -> None:
+def test_webm_vp9_source_is_smart_cut_into_mp4(source_webm: Path, tmp_path: Path) -> None:
     result = cut(source_webm, tmp_path / "clip.mp4", 2.5, 4.5)
-    assert (result.video_codec, result.audio_codec) == ("h264", "aac")
+    # VP9 stays VP9 (the GOP from 4 s copied), Opus becomes AAC (MP4 edit lists place it)
+    assert (result.mode, result.video_codec, result.audio_codec) == ("smart", "vp9", "aac")
     assert first_frame_index_and_time(result.path) == (_frame_at(2.5), 0.0)
     assert beep_times(result.path) == [pytest.approx(3.0 - 2.48, abs=0.003)]
 

@@ -13,10 +13,10 @@ import pytest
 import yt_dlp
 
 from clipmaker.errors import ClipError
-from clipmaker.media import ResolvedSource, cut, resolve
-from clipmaker.media.fetch import dash_fragments_playlist, resolved_from_info, ytdlp_params
-from clipmaker.media.http_io import ByteCounter, SourceOpener
-from clipmaker.media.sample import (
+from clipmaker.media import ByteCounter, ResolvedSource, SourceOpener, cut, resolve
+from clipmaker.media.resolve import ytdlp_params
+from clipmaker.media.resolved import dash_fragments_playlist, resolved_from_info
+from clipmaker.testing.sample import (
     first_frame_index_and_time,
     index_after_seek,
     make_video,

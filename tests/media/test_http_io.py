@@ -1,4 +1,4 @@
-"""http_io: bounded, cached, counted HTTP reads under PyAV, and the fallback to a download."""
+"""media.http: bounded, cached, counted HTTP reads under PyAV, and the fallback to a download."""
 
 from __future__ import annotations
 
@@ -11,19 +11,20 @@ import pytest
 
 from clipmaker.errors import ClipError
 from clipmaker.media import cut
-from clipmaker.media.http_io import (
+from clipmaker.media.http import (
     BLOCK_SIZE,
-    GROWTH,
     MAX_REQUEST,
     ByteCounter,
     HttpSession,
     RangeNotSupported,
     RangeReader,
-    SourceOpener,
     StreamReader,
     full_fetch,
+    nested_open,
 )
-from clipmaker.media.sample import first_frame_index_and_time, index_after_seek
+from clipmaker.media.http.sizes import GROWTH
+from clipmaker.media.source import SourceOpener
+from clipmaker.testing.sample import first_frame_index_and_time, index_after_seek
 from tests.support.http_server import MediaServer, serve_directory
 from tests.support.streaming import make_hls
 
@@ -337,9 +338,9 @@ def test_hls_reads_go_through_io_open_and_count(
 def test_io_open_refuses_other_schemes() -> None:
     with HttpSession() as session:
         with pytest.raises(PermissionError):
-            session.io_open("file:///etc/passwd", 1, {})
+            nested_open(session)("file:///etc/passwd", 1, {})
         with pytest.raises(PermissionError):
-            session.io_open("http://127.0.0.1/x.ts", 2, {})  # write
+            nested_open(session)("http://127.0.0.1/x.ts", 2, {})  # write
 
 
 def test_hls_byte_range_segments_read_only_their_range(

@@ -10,8 +10,7 @@ import av
 import pytest
 
 from clipmaker.errors import ClipError
-from clipmaker.media import AudioInfo, MediaInfo, VideoInfo, probe
-from clipmaker.media.http_io import ByteCounter, SourceOpener
+from clipmaker.media import AudioInfo, ByteCounter, MediaInfo, SourceOpener, VideoInfo, probe
 from tests.support.http_server import MediaServer, serve_directory
 from tests.support.streaming import make_hls
 
@@ -177,9 +176,7 @@ def test_probe_through_the_cut_s_opener_fetches_the_header_once(
     assert counter.total == server.bytes_sent
 
 
-def test_a_local_playlist_cannot_make_us_read_other_files(
-    source_20s: Path, tmp_path: Path
-) -> None:
+def test_a_local_playlist_cannot_make_us_read_other_files(source_20s: Path, tmp_path: Path) -> None:
     """An upload is a local file: a playlist inside it would name other local files."""
     playlist = tmp_path / "evil.m3u8"
     playlist.write_text(

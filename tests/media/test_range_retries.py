@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from clipmaker.errors import ClipError
-from clipmaker.media.http_io import HttpSession, RangeReader
+from clipmaker.media.http import HttpSession, RangeReader
 from clipmaker.net import AddressPolicy
 from tests.support.targets import Reply, serve_target
 

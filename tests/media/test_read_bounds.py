@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from clipmaker.errors import JOB_DEADLINE_EXCEEDED, SOURCE_TOO_SLOW, ClipError
-from clipmaker.media import cut
-from clipmaker.media.http_io import ByteCounter, SourceOpener
+from clipmaker.media import ByteCounter, SourceOpener, cut
 from clipmaker.net.bounds import TransferGuard
 from tests.support.targets import Reply, serve_target
 

@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 
-from clipmaker.media.sample import (
+from clipmaker.testing.sample import (
     beep_times,
     first_frame_index_and_time,
     frame_index,
@@ -112,7 +112,7 @@ def test_server_without_ranges_sends_everything(tmp_path: Path) -> None:
 
 def _keyframes(path: Path) -> list[tuple[int, bool, bool]]:
     """(frame number, IDR, has leading frames) of each keyframe, in decode order."""
-    from clipmaker.media.h264 import AvcConfig, nal_type
+    from clipmaker.media.cut.h264 import AvcConfig, nal_type
 
     with av.open(str(path)) as container:
         video = container.streams.video[0]

@@ -22,11 +22,12 @@ import av
 import numpy as np
 import pytest
 
-import clipmaker.media.smartcut as smartcut
 from clipmaker.errors import ClipError
 from clipmaker.media import CutResult, cut
 from clipmaker.media.cut import Opener
-from clipmaker.media.h264 import (
+from clipmaker.media.cut import smart as smartcut
+from clipmaker.media.cut.errors import SmartCutFailed
+from clipmaker.media.cut.h264 import (
     AvcConfig,
     join_avcc,
     nal_type,
@@ -35,12 +36,15 @@ from clipmaker.media.h264 import (
     split_annexb,
     split_avcc,
 )
-from clipmaker.media.sample import audio_mono, beep_times, frame_index, frame_indices
-from clipmaker.media.smartcut import SmartCutFailed, _closed_prefix, _display_lag
+from clipmaker.media.cut.h264_splice import H264Splice
+from clipmaker.media.cut.hevc_splice import hevc_nal_type
+from clipmaker.media.cut.splice import closed_prefix, display_lag
+from clipmaker.testing.sample import audio_mono, beep_times, frame_index, frame_indices
 from tests.media.conftest import FPS, GOP_S
 from tests.support.http_server import MediaServer
 
 GOP_FRAMES = round(GOP_S * FPS)
+SMART_CODECS = ("h264", "hevc", "vp9", "av1")
 AAC_FRAME_S = 1024 / 48000  # one audio frame: the sync and length budget
 BEEP_TOLERANCE_S = 0.003  # what we actually achieve (sample-exact placement, ±1 envelope step)
 
@@ -77,15 +81,33 @@ def _source_samples(path: Path) -> dict[int, list[bytes]]:
 
 
 def _samples(path: Path) -> list[tuple[int, list[bytes], bool]]:
-    """(pts, NAL units, keyframe) of each video packet in decode order, framing removed."""
+    """(pts, NAL units, keyframe) of each video packet in decode order, framing removed
+    (H.264); other codecs' packets whole."""
     with av.open(str(path)) as container:
         video = container.streams.video[0]
-        config = AvcConfig.from_extradata(video.codec_context.extradata)
+        codec = video.codec_context.codec.canonical_name
+        if codec == "h264":
+            split = AvcConfig.from_extradata(video.codec_context.extradata).split
+        elif codec == "hevc":
+            split = _hevc_slices
+        else:
+            split = _whole
         return [
-            (p.pts, config.split(bytes(p)), p.is_keyframe)
+            (p.pts, split(bytes(p)), p.is_keyframe)
             for p in container.demux(video)
             if p.size and p.pts is not None
         ]
+
+
+def _whole(payload: bytes) -> list[bytes]:
+    return [payload]
+
+
+def _hevc_slices(payload: bytes) -> list[bytes]:
+    """An HEVC sample's NAL units but its parameter sets (the smart cut repeats those
+    in-band at its joints; the slices must be the source's)."""
+    nals = split_annexb(payload) if payload[:3] == b"\x00\x00\x01" else split_avcc(payload, 4)
+    return [n for n in nals if hevc_nal_type(n) not in (32, 33, 34)]
 
 
 def _luma(path: Path, index: int, seconds: float) -> np.ndarray:
@@ -149,7 +171,7 @@ def _verify(
             assert abs(float(audio.duration * audio.time_base) - video_s) <= AAC_FRAME_S + 1e-3
     samples, rate, _ = audio_mono(clip)
     assert abs(len(samples) / rate - video_s) <= AAC_FRAME_S + 1e-3
-    if result.video_codec != "h264" or _codec_of(source) != "h264":
+    if result.video_codec != _codec_of(source) or result.video_codec not in SMART_CODECS:
         assert result.mode == "reencode" and result.frames_copied == 0
         assert result.frames_reencoded == len(got)
     else:
@@ -255,14 +277,14 @@ def test_open_gops_are_not_cut_points(
         assert result.note is None
 
 
-@pytest.mark.parametrize(("fixture", "codec"), [("source_hevc", "hevc"), ("source_webm", "vp9")])
+@pytest.mark.parametrize(("fixture", "codec"), [("source_vp8", "vp8")])
 def test_other_codecs_fall_back_to_a_full_re_encode_and_say_so(
     request: pytest.FixtureRequest, tmp_path: Path, fixture: str, codec: str
 ) -> None:
     source = request.getfixturevalue(fixture)
     result = cut(source, tmp_path / "clip.mp4", 2.3, 6.7)
     assert (result.mode, result.video_codec, result.audio_codec) == ("reencode", "h264", "aac")
-    assert result.note == f"smart cut supports H.264 only; {codec} was re-encoded"
+    assert result.note == f"smart cut supports H.264, HEVC, VP9 and AV1; {codec} was re-encoded"
     _verify(source, result, 2.3, 6.7)
 
 
@@ -445,13 +467,13 @@ def test_nal_framing_round_trips() -> None:
     ],
 )
 def test_closed_prefix(pts: list[int], end: int, prefix: int) -> None:
-    assert _closed_prefix(pts, end) == prefix
+    assert closed_prefix(pts, end) == prefix
 
 
 def test_display_lag() -> None:
-    assert _display_lag([0, 1, 2]) == 0
-    assert _display_lag([0, 4, 2, 1, 3]) == 2  # b-pyramid
-    assert _display_lag([0, 2, 1]) == 1
+    assert display_lag([0, 1, 2]) == 0
+    assert display_lag([0, 4, 2, 1, 3]) == 2  # b-pyramid
+    assert display_lag([0, 2, 1]) == 1
 
 
 def test_decodes_with_only_the_first_parameter_sets_of_the_avcc(
@@ -478,3 +500,27 @@ def test_decodes_with_only_the_first_parameter_sets_of_the_avcc(
     )
     assert (check.returncode, check.stderr) == (0, "")
     assert [i for i, _ in frame_indices(trimmed)] == list(range(132, 210))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "dropped"])
+def test_a_clip_that_fails_its_check_is_redone_as_a_full_re_encode(
+    source_20s: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    """A smart cut that wrote a broken clip (a copied packet damaged, or a frame lost at a
+    joint) is caught before the clip is handed over, and redone in full, with a note."""
+    copied = H264Splice.copied
+    seen: list[int] = []
+
+    def damaged(self: H264Splice, payload: bytes) -> bytes:
+        seen.append(1)
+        out = copied(self, payload)
+        if len(seen) == 10:  # the tenth copied packet
+            return out[: len(out) // 3] if damage == "truncated" else out[:0]
+        return out
+
+    monkeypatch.setattr(H264Splice, "copied", damaged)
+    result = cut(source_20s, tmp_path / "clip.mp4", 5.3, 8.4)
+    assert result.mode == "reencode"
+    assert result.note is not None and result.note.startswith("the clip failed its check (")
+    _verify(source_20s, result, 5.3, 8.4)
+    assert {p.name for p in tmp_path.iterdir()} == {"clip.mp4"}

@@ -15,12 +15,13 @@ from pathlib import Path
 import pytest
 
 from clipmaker.errors import SOURCE_FORBIDDEN, ClipError
-from clipmaker.media import cut
-from clipmaker.media.fetch import resolve
-from clipmaker.media.http_io import ByteCounter, SourceOpener, full_fetch, hls_data_url
-from clipmaker.media.sample import index_after_seek
+from clipmaker.media import ByteCounter, SourceOpener, cut
+from clipmaker.media.http import full_fetch
+from clipmaker.media.locations import hls_data_url
+from clipmaker.media.resolve import resolve
 from clipmaker.net import FORBIDDEN_MESSAGE, AddressPolicy
 from clipmaker.net.ytdlp import PolicedYoutubeDL, stop_cause
+from clipmaker.testing.sample import index_after_seek
 from tests.support.http_server import MediaServer
 from tests.support.streaming import make_hls
 from tests.support.targets import Reply, serve_target
@@ -186,7 +187,7 @@ class EvilIE(InfoExtractor):
 """
 _RUN = """
 import sys
-from clipmaker.media.fetch import resolve
+from clipmaker.media.resolve import resolve
 try:
     resolve({url!r}, plugin_dirs={dirs!r})
 except Exception:

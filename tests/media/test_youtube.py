@@ -13,7 +13,8 @@ from yt_dlp.networking.exceptions import HTTPError
 from yt_dlp.utils import DownloadError, ExtractorError, GeoRestrictedError
 
 from clipmaker.errors import ClipError
-from clipmaker.media.fetch import ResolvedSource, ytdlp_params
+from clipmaker.media.resolve import ytdlp_params
+from clipmaker.media.resolved import ResolvedSource
 from clipmaker.media.youtube import (
     MESSAGES,
     YoutubeOptions,
