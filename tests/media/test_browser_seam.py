@@ -87,7 +87,9 @@ def _index(luma: np.ndarray) -> int:
     return frame_index(av.VideoFrame.from_ndarray(luma, format="gray"))
 
 
-@pytest.mark.parametrize("name", ["h264", "hevc-mp4", "vp9-webm", "av1-mp4"])
+# HEVC is not here: Debian's Chromium has no HEVC decoder (proprietary codecs are left out of
+# its build). HEVC seams are checked by FFmpeg decoding every frame in test_smartcut_codecs.
+@pytest.mark.parametrize("name", ["h264", "vp9-webm", "av1-mp4"])
 def test_chromium_plays_and_seeks_across_the_joint(
     name: str,
     browser: Browser,
@@ -103,8 +105,8 @@ def test_chromium_plays_and_seeks_across_the_joint(
     page = browser.new_page()
     try:
         page.goto(clips_server.url("index.html"))
-        if not page.evaluate("(m) => MediaSource.isTypeSupported(m)", MIME[codec]):
-            pytest.skip(f"this Chromium build does not play {codec}")
+        supported = page.evaluate("(m) => MediaSource.isTypeSupported(m)", MIME[codec])
+        assert supported, f"this Chromium build does not play {codec}"
         page.evaluate(
             """async (src) => {
                 const v = document.getElementById("v");
