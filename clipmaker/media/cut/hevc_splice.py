@@ -16,11 +16,11 @@ import av
 import av.error
 from av.container import OutputContainer
 
-from clipmaker.media.cut.encoders import HEVC, keyint, match_source
+from clipmaker.media.cut.encoders import HEVC, keyint
 from clipmaker.media.cut.errors import SmartCutUnsupported
 from clipmaker.media.cut.h264 import BitstreamError, join_avcc, split_annexb, split_avcc
-from clipmaker.media.cut.plan import Timeline, frame_rate
-from clipmaker.media.cut.splicing import SpliceCodec
+from clipmaker.media.cut.plan import Timeline
+from clipmaker.media.cut.splicing import SpliceCodec, open_matched_encoder
 
 __all__ = ["HevcSplice", "hevc_nal_type"]
 
@@ -98,23 +98,15 @@ class HevcSplice(SpliceCodec):
         self.open_encoder()  # fail now, before any work, if it can't be matched
 
     def open_encoder(self) -> av.VideoCodecContext:
-        ctx = av.CodecContext.create(HEVC.codec, "w")
-        assert isinstance(ctx, av.VideoCodecContext)
-        ctx.width, ctx.height = self._width, self._height
-        ctx.pix_fmt = self._pix_fmt
-        ctx.time_base = self._time_base
-        rate = frame_rate(self._source)
-        if rate:
-            ctx.framerate = rate
-        match_source(ctx, self._source)
-        ctx.options = dict(self._options)
-        try:
-            ctx.open()
-        except av.error.FFmpegError as exc:
-            raise SmartCutUnsupported(
-                f"libx265 can't match this HEVC source ({exc}); re-encoded"
-            ) from exc
-        return ctx
+        return open_matched_encoder(
+            HEVC.codec,
+            self._source,
+            size=(self._width, self._height),
+            pix_fmt=self._pix_fmt,
+            time_base=self._time_base,
+            options=self._options,
+            what="HEVC",
+        )
 
     def add_stream(self, out: OutputContainer, source: av.VideoStream) -> av.VideoStream:
         stream = out.add_stream_from_template(source)

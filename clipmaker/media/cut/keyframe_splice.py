@@ -20,7 +20,7 @@ from av.container import OutputContainer
 from clipmaker.media.cut.encoders import AV1, VP9, VideoEncoder, keyint, match_source
 from clipmaker.media.cut.errors import SmartCutUnsupported
 from clipmaker.media.cut.plan import Timeline, frame_rate
-from clipmaker.media.cut.splicing import SpliceCodec
+from clipmaker.media.cut.splicing import SpliceCodec, open_matched_encoder
 
 __all__ = ["KeyframeSplice"]
 
@@ -74,23 +74,15 @@ class KeyframeSplice(SpliceCodec):
         self.open_encoder()  # fail now, before any work, if it can't be matched
 
     def open_encoder(self) -> av.VideoCodecContext:
-        ctx = av.CodecContext.create(self._encoder.codec, "w")
-        assert isinstance(ctx, av.VideoCodecContext)
-        ctx.width, ctx.height = self._width, self._height
-        ctx.pix_fmt = self._pix_fmt
-        ctx.time_base = self._time_base
-        rate = frame_rate(self._source)
-        if rate:
-            ctx.framerate = rate
-        match_source(ctx, self._source)
-        ctx.options = dict(self._options)
-        try:
-            ctx.open()
-        except av.error.FFmpegError as exc:
-            raise SmartCutUnsupported(
-                f"{self._encoder.codec} can't match this {self.name} source ({exc}); re-encoded"
-            ) from exc
-        return ctx
+        return open_matched_encoder(
+            self._encoder.codec,
+            self._source,
+            size=(self._width, self._height),
+            pix_fmt=self._pix_fmt,
+            time_base=self._time_base,
+            options=self._options,
+            what=self.name,
+        )
 
     def add_stream(self, out: OutputContainer, source: av.VideoStream) -> av.VideoStream:
         if self._decoder_is_encoder():

@@ -10,11 +10,49 @@ output track, and what the track's sample entry carries.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from fractions import Fraction
 
 import av
+import av.error
 from av.container import OutputContainer
 
-__all__ = ["SpliceCodec"]
+from clipmaker.media.cut.encoders import match_source
+from clipmaker.media.cut.errors import SmartCutUnsupported
+from clipmaker.media.cut.plan import frame_rate
+
+__all__ = ["SpliceCodec", "open_matched_encoder"]
+
+
+def open_matched_encoder(
+    codec: str,
+    source: av.VideoStream,
+    *,
+    size: tuple[int, int],
+    pix_fmt: str,
+    time_base: Fraction,
+    options: Mapping[str, str],
+    what: str,
+) -> av.VideoCodecContext:
+    """An open ``codec`` encoder set to the source's size, pixel format, time base, frame
+    rate, aspect ratio and colours, so its output can share a track with the source's packets.
+    ``SmartCutUnsupported`` (its note naming ``what``) when the encoder refuses the match."""
+    ctx = av.CodecContext.create(codec, "w")
+    assert isinstance(ctx, av.VideoCodecContext)
+    ctx.width, ctx.height = size
+    ctx.pix_fmt = pix_fmt
+    ctx.time_base = time_base
+    rate = frame_rate(source)
+    if rate:
+        ctx.framerate = rate
+    match_source(ctx, source)
+    ctx.options = dict(options)
+    try:
+        ctx.open()
+    except av.error.FFmpegError as exc:
+        note = f"{codec} can't match this {what} source ({exc}); re-encoded"
+        raise SmartCutUnsupported(note) from exc
+    return ctx
 
 
 class SpliceCodec(ABC):
