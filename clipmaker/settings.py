@@ -18,6 +18,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, computed_field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from clipmaker.net.addresses import parse_networks
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -264,8 +266,6 @@ class Settings(BaseSettings):
     @field_validator("allowed_source_networks", mode="before")
     @classmethod
     def _networks(cls, value: Any) -> tuple[str, ...]:
-        from clipmaker.net.addresses import parse_networks
-
         return tuple(str(net) for net in parse_networks(value))  # ValueError names a bad CIDR
 
     @field_validator(

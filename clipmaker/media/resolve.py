@@ -32,7 +32,7 @@ Every failure becomes a ``ClipError`` a user can act on: a URL we won't fetch
 (``invalid_source_url``), an address the ``AddressPolicy`` forbids (``source_forbidden``), a
 host we can't reach (``source_unreachable``), a page without a video (``not_media``), a video
 the site won't give (``source_private``, ``source_removed``, ``source_rate_limited``... see
-``youtube.extraction_error``). yt-dlp's messages are rewritten into plain words; network
+``extraction_error``). yt-dlp's messages are rewritten into plain words; network
 failures get fixed messages that echo nothing a server said (reason phrases, ports).
 
 yt-dlp runs as ``clipmaker.net.ytdlp.PolicedYoutubeDL``: every request it makes (pages,
@@ -50,9 +50,16 @@ from urllib.parse import urlsplit
 import yt_dlp
 
 from clipmaker.errors import INVALID_SOURCE_URL, ClipError
-from clipmaker.media import youtube
 from clipmaker.media.resolved import ResolvedSource, pick_entry, resolved_from_info
-from clipmaker.media.youtube import YoutubeOptions
+from clipmaker.media.youtube import (
+    YoutubeOptions,
+    choose,
+    extractor_args,
+    is_youtube,
+    params_for,
+    private_cookies,
+    probe_status,
+)
 from clipmaker.media.ytdlp_errors import classify
 from clipmaker.net import AddressPolicy
 from clipmaker.net.bounds import TransferGuard
@@ -157,10 +164,10 @@ def ytdlp_params(
     if extractors:
         params["allowed_extractors"] = list(extractors)
     options = youtube_options or YoutubeOptions()
-    args = youtube.extractor_args(options, player_client)
+    args = extractor_args(options, player_client)
     if args:
         params["extractor_args"] = args
-    params.update(youtube.params_for(options))
+    params.update(params_for(options))
     return params
 
 
@@ -184,7 +191,7 @@ def resolve(
 
     A YouTube video is checked before it is returned, and re-resolved with the next player
     client of ``youtube_options`` or for its progressive format when its formats can't be
-    read (``youtube.choose``); ``note`` then says why.
+    read (``choose``); ``note`` then says why.
 
     Every request yt-dlp makes obeys ``policy`` (default ``AddressPolicy.from_env()``) and
     ``guard``; a refusal is ``source_forbidden`` even when an extractor swallowed it and
@@ -212,11 +219,11 @@ def resolve(
         return _extract(url, params, policy, guard, timeout_s, options.proxy, trusted)
 
     first = once(clients[0], False)
-    if not youtube.is_youtube(first.extractor) or first.is_live:
+    if not is_youtube(first.extractor) or first.is_live:
         return first
 
     def probe(media_url: str, headers: dict[str, str]) -> int:
-        return youtube.probe_status(
+        return probe_status(
             media_url,
             headers,
             policy=policy,
@@ -225,7 +232,7 @@ def resolve(
             proxy=options.proxy,
         )
 
-    return youtube.choose(first, clients, once, probe)
+    return choose(first, clients, once, probe)
 
 
 def _extract(
@@ -242,7 +249,7 @@ def _extract(
     statuses: list[int] = []  # read before the YoutubeDL closes its request handler
     try:
         with (
-            youtube.private_cookies(params) as params,
+            private_cookies(params) as params,
             PolicedYoutubeDL(
                 params, policy=policy, guard=guard, proxy=proxy, trusted_urls=trusted_urls
             ) as ydl,

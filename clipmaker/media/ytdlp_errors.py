@@ -18,7 +18,7 @@ from yt_dlp.networking.exceptions import HTTPError as YtdlpHTTPError
 from yt_dlp.utils import DownloadError, ExtractorError, UnsupportedError
 
 from clipmaker.errors import INVALID_SOURCE_URL, NOT_MEDIA, SOURCE_UNREACHABLE, ClipError
-from clipmaker.media import youtube
+from clipmaker.media.youtube import extraction_error
 
 __all__ = ["classify"]
 
@@ -63,7 +63,7 @@ def classify(
     removed, rate limited...) gets its own code (``youtube.extraction_error``). Network
     failures get fixed messages (the status code, never the reason phrase or the socket's
     words, which would tell an internal port's protocol)."""
-    mapped = youtube.extraction_error(exc, statuses)
+    mapped = extraction_error(exc, statuses)
     if mapped is not None:
         return mapped
     chain = _causes(exc)

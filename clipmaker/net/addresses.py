@@ -20,13 +20,10 @@ import ipaddress
 import os
 import socket
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from clipmaker.errors import INVALID_SOURCE_URL, SOURCE_FORBIDDEN, SOURCE_UNREACHABLE, ClipError
-
-if TYPE_CHECKING:
-    from clipmaker.settings import Settings
 
 __all__ = [
     "FORBIDDEN_MESSAGE",
@@ -78,6 +75,13 @@ _ALWAYS_FORBIDDEN: tuple[IPNetwork, ...] = tuple(
     )
 )
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+class NetworkSettings(Protocol):
+    """What the policy reads of ``clipmaker.settings.Settings`` (named structurally, so the
+    settings module, which validates CIDRs with ``parse_networks``, is not imported here)."""
+
+    allowed_source_networks: Sequence[str]
 
 
 class SourceForbidden(ClipError):
@@ -142,8 +146,8 @@ class AddressPolicy:
         self.allowed_networks: tuple[IPNetwork, ...] = parse_networks(allowed_networks)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> AddressPolicy:
-        return cls(getattr(settings, "allowed_source_networks", ()) or ())
+    def from_settings(cls, settings: NetworkSettings) -> AddressPolicy:
+        return cls(settings.allowed_source_networks or ())
 
     @classmethod
     def from_env(cls) -> AddressPolicy:
