@@ -130,12 +130,15 @@ def pot_provider_plugin_dir() -> str | None:
 # Errors
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
+def causes(exc: BaseException, limit: int = 30) -> list[BaseException]:
+    """The exception and everything it wraps, outermost first: ``__cause__``,
+    ``__context__``, yt-dlp's ``cause`` and ``exc_info`` (yt-dlp nests network errors three
+    deep), each once, at most ``limit`` + 1 of them."""
     seen: list[BaseException] = []
     todo: list[BaseException | None] = [exc]
     while todo:
         current = todo.pop(0)
-        if current is None or any(current is s for s in seen) or len(seen) > 30:
+        if current is None or any(current is s for s in seen) or len(seen) > limit:
             continue
         seen.append(current)
         exc_info = getattr(current, "exc_info", None)
@@ -184,7 +187,7 @@ def extraction_error(exc: BaseException, statuses: Sequence[int] = ()) -> ClipEr
     response", losing the status: the request handler keeps it). A 429 anywhere means rate
     limited, for any site. Reason texts are read only from YouTube's extractors.
     """
-    chain = _chain(exc)
+    chain = causes(exc)
     if 429 in statuses or any(isinstance(c, YtdlpHTTPError) and c.status == 429 for c in chain):
         return ClipError(SOURCE_RATE_LIMITED, MESSAGES[SOURCE_RATE_LIMITED])
     if any(isinstance(c, GeoRestrictedError) for c in chain):

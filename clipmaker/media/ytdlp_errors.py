@@ -15,10 +15,10 @@ from collections.abc import Sequence
 
 import httpx
 from yt_dlp.networking.exceptions import HTTPError as YtdlpHTTPError
-from yt_dlp.utils import DownloadError, ExtractorError, UnsupportedError
+from yt_dlp.utils import ExtractorError, UnsupportedError
 
 from clipmaker.errors import INVALID_SOURCE_URL, NOT_MEDIA, SOURCE_UNREACHABLE, ClipError
-from clipmaker.media.youtube import extraction_error
+from clipmaker.media.youtube import causes, extraction_error
 
 __all__ = ["classify"]
 
@@ -30,21 +30,6 @@ _ADVICE = re.compile(
     r"|see\s+https://github\.com/yt-dlp).*$",
     re.I | re.S,
 )
-
-
-def _causes(exc: BaseException) -> list[BaseException]:
-    """The exception and everything it wraps (yt-dlp nests network errors three deep)."""
-    chain: list[BaseException] = []
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        current = todo.pop(0)
-        if current is None or any(current is seen for seen in chain) or len(chain) > 20:
-            continue
-        chain.append(current)
-        if isinstance(current, DownloadError) and current.exc_info:
-            todo.append(current.exc_info[1])
-        todo.extend([getattr(current, "cause", None), current.__cause__, current.__context__])
-    return chain
 
 
 def _clean(message: str) -> str:
@@ -66,7 +51,7 @@ def classify(
     mapped = extraction_error(exc, statuses)
     if mapped is not None:
         return mapped
-    chain = _causes(exc)
+    chain = causes(exc, limit=20)
     for cause in chain:
         if isinstance(cause, YtdlpHTTPError):
             return ClipError(
